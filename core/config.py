@@ -1,0 +1,149 @@
+"""Application settings, read from the environment (and `.env`) once per process."""
+
+from __future__ import annotations
+
+import warnings
+from functools import lru_cache
+from typing import Annotated, Literal, Self
+
+from pydantic import AnyUrl, BeforeValidator, EmailStr, Field, computed_field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# Dev defaults that make `sartiq dev` work with no configuration. Outside development
+# they are refused (see `_refuse_default_secrets`).
+DEV_JWT_SECRET = "sartiq-dev-jwt-secret-change-me"
+DEV_COMPUTE_TOKEN = "sartiq-dev-compute-token"
+DEV_WEBHOOK_SECRET = "sartiq-dev-webhook-secret"
+DEV_SUPERUSER_PASSWORD = "changethis"
+DEV_S3_ACCESS_KEY = "sartiq-dev"
+DEV_S3_SECRET_KEY = "sartiq-dev-secret"
+
+
+def _split_csv(value: object) -> object:
+    if isinstance(value, str) and not value.startswith("["):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    return value
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", env_ignore_empty=True, extra="ignore")
+
+    ENVIRONMENT: Literal["development", "test", "staging", "production"] = "development"
+    PROJECT_NAME: str = "Sartiq"
+    API_V1_STR: str = "/api/v1"
+    API_PORT: int = 8000
+    SARTIQ_STATE_DIR: str = ".sartiq"
+    FRONTEND_HOST: str = "http://localhost:3000"
+    BACKEND_CORS_ORIGINS: Annotated[list[str], BeforeValidator(_split_csv)] = []
+
+    # Auth
+    JWT_SECRET: str = DEV_JWT_SECRET
+    JWT_ALGORITHM: Literal["HS256"] = "HS256"
+    ACCESS_TOKEN_EXPIRE_MINUTES: int = 60
+    REFRESH_TOKEN_EXPIRE_DAYS: int = 30
+    RESET_TOKEN_EXPIRE_HOURS: int = 1
+    FIRST_SUPERUSER: EmailStr = "admin@example.com"
+    FIRST_SUPERUSER_PASSWORD: str = DEV_SUPERUSER_PASSWORD
+    SIGNUP_ENABLED_DEFAULT: bool = True
+
+    # E-mail (password recovery). Without SMTP_HOST the mail goes to the log.
+    SMTP_HOST: str | None = None
+    SMTP_PORT: int = 587
+    SMTP_USER: str | None = None
+    SMTP_PASSWORD: str | None = None
+    SMTP_TLS: bool = True
+    EMAILS_FROM_EMAIL: EmailStr = "noreply@example.com"
+
+    # Postgres. Plain `postgresql://` URLs are accepted; the async driver is chosen here.
+    DATABASE_URL: str = "postgresql://postgres@127.0.0.1:5432/sartiq"
+    DATABASE_POOL_SIZE: int = 10
+    DATABASE_MAX_OVERFLOW: int = 10
+
+    REDIS_URL: str = "redis://127.0.0.1:6379/0"
+
+    # Compute Server
+    COMPUTE_SERVER_API_URL: str = "http://127.0.0.1:9000"
+    COMPUTE_SERVER_ADMIN_TOKEN: str = DEV_COMPUTE_TOKEN
+    COMPUTE_WEBHOOK_SECRET: str = DEV_WEBHOOK_SECRET
+    COMPUTE_EVENTS_STREAM: str = "compute:events"
+
+    # Object store (Cloudflare R2 in production; SeaweedFS in dev)
+    R2_ACCOUNT_ID: str | None = None
+    R2_ENDPOINT_URL: str | None = None
+    R2_PUBLIC_ENDPOINT_URL: str | None = None
+    R2_ACCESS_KEY_ID: str = DEV_S3_ACCESS_KEY
+    R2_SECRET_ACCESS_KEY: str = DEV_S3_SECRET_KEY
+    R2_BUCKET_NAME: str = "sartiq"
+    R2_PUBLIC_URL: str | None = None
+    R2_REGION: str = "auto"
+    CLOUDFLARE_IMAGE_TRANSFORMATIONS_ENABLED: bool = False
+
+    # Temporal
+    TEMPORAL_ADDRESS: str = "127.0.0.1:7233"
+    TEMPORAL_NAMESPACE: str = "default"
+    TEMPORAL_UI_URL: str = "http://127.0.0.1:8233"
+    TEMPORAL_API_KEY: str | None = None
+    TEMPORAL_TLS: bool = False
+
+    HEALTH_CHECK_TIMEOUT_SECONDS: float = Field(default=2.0, gt=0)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def async_database_url(self) -> str:
+        url = self.DATABASE_URL
+        for prefix in ("postgresql+asyncpg://", "postgresql://", "postgres://"):
+            if url.startswith(prefix):
+                return "postgresql+asyncpg://" + url[len(prefix) :]
+        return url
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def r2_endpoint(self) -> str | None:
+        if self.R2_ENDPOINT_URL:
+            return self.R2_ENDPOINT_URL
+        if self.R2_ACCOUNT_ID:
+            return f"https://{self.R2_ACCOUNT_ID}.r2.cloudflarestorage.com"
+        return None
+
+    @property
+    def is_development(self) -> bool:
+        return self.ENVIRONMENT in ("development", "test")
+
+    def _check_default_secret(self, name: str, value: str | None, default: str) -> None:
+        if value != default:
+            return
+        message = f'{name} has its development default; set a secret value for "{name}".'
+        if self.is_development:
+            warnings.warn(message, stacklevel=1)
+        else:
+            raise ValueError(message)
+
+    @model_validator(mode="after")
+    def _refuse_default_secrets(self) -> Self:
+        if self.ENVIRONMENT == "development":
+            return self  # dev defaults are the point of `sartiq dev`; don't nag
+        self._check_default_secret("JWT_SECRET", self.JWT_SECRET, DEV_JWT_SECRET)
+        self._check_default_secret(
+            "COMPUTE_SERVER_ADMIN_TOKEN", self.COMPUTE_SERVER_ADMIN_TOKEN, DEV_COMPUTE_TOKEN
+        )
+        self._check_default_secret(
+            "COMPUTE_WEBHOOK_SECRET", self.COMPUTE_WEBHOOK_SECRET, DEV_WEBHOOK_SECRET
+        )
+        self._check_default_secret(
+            "FIRST_SUPERUSER_PASSWORD", self.FIRST_SUPERUSER_PASSWORD, DEV_SUPERUSER_PASSWORD
+        )
+        self._check_default_secret(
+            "R2_SECRET_ACCESS_KEY", self.R2_SECRET_ACCESS_KEY, DEV_S3_SECRET_KEY
+        )
+        if not self.is_development and len(self.JWT_SECRET) < 32:
+            raise ValueError("JWT_SECRET must be at least 32 characters outside development.")
+        return self
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process-wide settings; tests clear the cache after changing the environment."""
+    return Settings()
+
+
+__all__ = ["AnyUrl", "Settings", "get_settings"]
