@@ -11,7 +11,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # Dev defaults that make `sartiq dev` work with no configuration. Outside development
 # they are refused (see `_refuse_default_secrets`).
-DEV_JWT_SECRET = "sartiq-dev-jwt-secret-change-me"
+DEV_JWT_SECRET = "sartiq-dev-jwt-secret-change-me-in-production"
 DEV_COMPUTE_TOKEN = "sartiq-dev-compute-token"
 DEV_WEBHOOK_SECRET = "sartiq-dev-webhook-secret"
 DEV_SUPERUSER_PASSWORD = "changethis"

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+
+from temporalio.client import Client
 from temporalio.common import SearchAttributeKey
+from temporalio.contrib.pydantic import pydantic_data_converter
+
+from core.config import Settings
 
 # Task queues (DESIGN §5): latency-sensitive generations apart from batch/maintenance work.
 GENERATIONS_QUEUE = "generations"
@@ -22,3 +28,38 @@ STATUS = SearchAttributeKey.for_keyword("Status")
 SEARCH_ATTRIBUTES: dict[str, str] = {
     key.name: "Keyword" for key in (ORGANIZATION_ID, SHOOTING_ID, ENTITY_ID, ENTITY_TYPE, STATUS)
 }
+
+
+async def connect(settings: Settings) -> Client:
+    """A client with the pydantic data converter (every process uses this one helper)."""
+    return await Client.connect(
+        settings.TEMPORAL_ADDRESS,
+        namespace=settings.TEMPORAL_NAMESPACE,
+        data_converter=pydantic_data_converter,
+        api_key=settings.TEMPORAL_API_KEY,
+        tls=settings.TEMPORAL_TLS,
+    )
+
+
+def ui_url(settings: Settings, workflow_id: str | None) -> str | None:
+    """Link to a workflow's runs in the Temporal UI."""
+    if not workflow_id or not settings.TEMPORAL_UI_URL:
+        return None
+    base = settings.TEMPORAL_UI_URL.rstrip("/")
+    return f"{base}/namespaces/{settings.TEMPORAL_NAMESPACE}/workflows/{workflow_id}"
+
+
+class LazyClient:
+    """Connects on first use, so the API starts (and serves CRUD) while Temporal is down."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._client: Client | None = None
+        self._lock = asyncio.Lock()
+
+    async def get(self) -> Client:
+        if self._client is None:
+            async with self._lock:
+                if self._client is None:
+                    self._client = await connect(self._settings)
+        return self._client

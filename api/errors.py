@@ -1,0 +1,31 @@
+"""One JSON error shape: `{"detail": "..."}` for every expected failure."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import IntegrityError
+
+from services.errors import DomainError
+
+
+async def _domain_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, DomainError)
+    headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
+    return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=headers)
+
+
+async def _integrity_error(_: Request, exc: Exception) -> JSONResponse:
+    # A unique/foreign-key race that the service's checks could not see coming: a conflict,
+    # not a server error. The constraint name says which rule, never the row's data.
+    assert isinstance(exc, IntegrityError)
+    constraint = getattr(getattr(exc.orig, "__cause__", None), "constraint_name", None)
+    detail = "Conflicts with an existing resource"
+    if constraint:
+        detail += f" ({constraint})"
+    return JSONResponse({"detail": detail}, status_code=409)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(DomainError, _domain_error)
+    app.add_exception_handler(IntegrityError, _integrity_error)

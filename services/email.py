@@ -1,0 +1,38 @@
+"""Outgoing e-mail: SMTP when configured, else the log (development only)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import smtplib
+from email.message import EmailMessage
+
+from core.config import Settings
+
+log = logging.getLogger(__name__)
+
+
+def _send_smtp(settings: Settings, message: EmailMessage) -> None:
+    assert settings.SMTP_HOST
+    with smtplib.SMTP(settings.SMTP_HOST, settings.SMTP_PORT, timeout=10) as smtp:
+        if settings.SMTP_TLS:
+            smtp.starttls()
+        if settings.SMTP_USER and settings.SMTP_PASSWORD:
+            smtp.login(settings.SMTP_USER, settings.SMTP_PASSWORD)
+        smtp.send_message(message)
+
+
+async def send_email(settings: Settings, *, to: str, subject: str, body: str) -> None:
+    message = EmailMessage()
+    message["From"] = settings.EMAILS_FROM_EMAIL
+    message["To"] = to
+    message["Subject"] = subject
+    message.set_content(body)
+    if settings.SMTP_HOST:
+        await asyncio.to_thread(_send_smtp, settings, message)
+    elif settings.is_development:
+        # No SMTP in development: the mail (which may carry a reset link) goes to the log.
+        log.info("e-mail to %s: %s\n%s", to, subject, body)
+    else:
+        # Outside development a reset link is a secret: never write it to the log.
+        log.warning("SMTP is not configured; e-mail to %s (%s) was not sent", to, subject)

@@ -1,0 +1,78 @@
+"""Products of an organization (or personal), unique by SKU within their scope."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import ColumnElement, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from models.product import Product, ProductCreate, ProductUpdate
+from services.errors import Conflict
+from services.repository import apply_update, get_row, list_rows
+from services.tenancy import Scope
+
+
+async def _ensure_sku_free(
+    session: AsyncSession, scope: Scope, sku: str | None, *, exclude: uuid.UUID | None = None
+) -> None:
+    if not sku:
+        return
+    query = select(Product.id).where(scope.filter(Product), Product.sku == sku)
+    if exclude is not None:
+        query = query.where(Product.id != exclude)
+    if await session.scalar(query) is not None:
+        raise Conflict(f"A product with SKU {sku!r} already exists")
+
+
+async def create(session: AsyncSession, scope: Scope, data: ProductCreate) -> Product:
+    await _ensure_sku_free(session, scope, data.sku)
+    product = scope.stamp(Product(**data.model_dump()))
+    session.add(product)
+    await session.flush()
+    return product
+
+
+async def list_(
+    session: AsyncSession,
+    scope: Scope,
+    *,
+    skip: int,
+    limit: int,
+    search: str | None = None,
+    product_family: str | None = None,
+    product_type: str | None = None,
+    sku: str | None = None,
+) -> tuple[list[Product], int]:
+    where: list[ColumnElement[bool]] = [scope.filter(Product)]
+    if search:
+        pattern = f"%{search.lower()}%"
+        where.append(
+            or_(func.lower(Product.name).like(pattern), func.lower(Product.sku).like(pattern))
+        )
+    if product_family:
+        where.append(Product.product_family == product_family)
+    if product_type:
+        where.append(Product.product_type == product_type)
+    if sku:
+        where.append(Product.sku == sku)
+    return await list_rows(session, Product, where=where, skip=skip, limit=limit)
+
+
+async def get(session: AsyncSession, scope: Scope, product_id: uuid.UUID) -> Product:
+    return await get_row(session, Product, product_id, where=scope.filter(Product), what="Product")
+
+
+async def update(
+    session: AsyncSession, scope: Scope, product_id: uuid.UUID, data: ProductUpdate
+) -> Product:
+    product = await get(session, scope, product_id)
+    if data.sku is not None and data.sku != product.sku:
+        await _ensure_sku_free(session, scope, data.sku, exclude=product.id)
+    apply_update(product, data)
+    await session.flush()
+    return product
+
+
+async def delete(session: AsyncSession, scope: Scope, product_id: uuid.UUID) -> None:
+    await session.delete(await get(session, scope, product_id))
