@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
 from functools import lru_cache
 from typing import Annotated, Literal, Self
 
@@ -112,16 +111,12 @@ class Settings(BaseSettings):
     def _check_default_secret(self, name: str, value: str | None, default: str) -> None:
         if value != default:
             return
-        message = f'{name} has its development default; set a secret value for "{name}".'
-        if self.is_development:
-            warnings.warn(message, stacklevel=1)
-        else:
-            raise ValueError(message)
+        raise ValueError(f'{name} has its development default; set a secret value for "{name}".')
 
     @model_validator(mode="after")
     def _refuse_default_secrets(self) -> Self:
-        if self.ENVIRONMENT == "development":
-            return self  # dev defaults are the point of `sartiq dev`; don't nag
+        if self.is_development:
+            return self  # dev/test defaults are the point of `sartiq dev`; don't nag
         self._check_default_secret("JWT_SECRET", self.JWT_SECRET, DEV_JWT_SECRET)
         self._check_default_secret(
             "COMPUTE_SERVER_ADMIN_TOKEN", self.COMPUTE_SERVER_ADMIN_TOKEN, DEV_COMPUTE_TOKEN
@@ -135,7 +130,7 @@ class Settings(BaseSettings):
         self._check_default_secret(
             "R2_SECRET_ACCESS_KEY", self.R2_SECRET_ACCESS_KEY, DEV_S3_SECRET_KEY
         )
-        if not self.is_development and len(self.JWT_SECRET) < 32:
+        if len(self.JWT_SECRET) < 32:
             raise ValueError("JWT_SECRET must be at least 32 characters outside development.")
         return self
 

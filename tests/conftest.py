@@ -1,0 +1,158 @@
+"""Test harness: real services from devstack (or given by env vars), one per test session.
+
+Each session gets its own database (migrated with the real Alembic migrations) so runs
+never share state with `sartiq dev` or with each other.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from core.config import Settings, get_settings
+from tests.helpers import Api, UserHandle
+
+SERVICE_VARS = {
+    "postgres": "DATABASE_URL",
+    "redis": "REDIS_URL",
+    "s3": "R2_ENDPOINT_URL",
+    "temporal": "TEMPORAL_ADDRESS",
+}
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def stack_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    """Connection variables for every service, starting embedded ones where none is given."""
+    missing = [svc for svc, var in SERVICE_VARS.items() if not os.environ.get(var)]
+    env = {k: v for k, v in os.environ.items() if k.startswith(("R2_", "TEMPORAL_"))}
+    env.update({var: os.environ[var] for var in SERVICE_VARS.values() if os.environ.get(var)})
+    if not missing:
+        yield env
+        return
+    from devstack import Stack
+
+    state_dir = tmp_path_factory.mktemp("sartiq-stack")
+    with Stack(state_dir, ephemeral=True, services=missing) as stack:
+        env.update(stack.start().as_env())
+        yield env
+
+
+async def _create_database(server_url: str, name: str) -> None:
+    conn = await asyncpg.connect(server_url)
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+
+
+async def _drop_database(server_url: str, name: str) -> None:
+    conn = await asyncpg.connect(server_url)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+def _with_database(url: str, name: str) -> str:
+    base, _, query = url.partition("?")
+    base = base.rsplit("/", 1)[0] if base.count("/") > 2 else base
+    return f"{base}/{name}" + (f"?{query}" if query else "")
+
+
+@pytest.fixture(scope="session")
+async def settings(stack_env: dict[str, str]) -> AsyncIterator[Settings]:
+    """Settings for a fresh, migrated database of this test session."""
+    server_url = stack_env["DATABASE_URL"].replace("postgresql+asyncpg://", "postgresql://")
+    db_name = f"sartiq_test_{uuid.uuid4().hex[:10]}"
+    await _create_database(server_url, db_name)
+    env = {
+        **stack_env,
+        "DATABASE_URL": _with_database(server_url, db_name),
+        "ENVIRONMENT": "test",
+        "FIRST_SUPERUSER": "admin@example.com",
+        "FIRST_SUPERUSER_PASSWORD": "test-superuser-password",
+    }
+    previous = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    get_settings.cache_clear()
+    settings = get_settings()
+    await _migrate(settings)
+    try:
+        yield settings
+    finally:
+        for key, value in previous.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        get_settings.cache_clear()
+        await _drop_database(server_url, db_name)
+
+
+async def _migrate(settings: Settings) -> None:
+    """`alembic upgrade head` through the real migration scripts."""
+    import asyncio
+
+    from alembic import command
+    from alembic.config import Config
+
+    config = Config(str(ROOT / "alembic.ini"))
+    config.attributes["database_url"] = settings.async_database_url
+    config.attributes["configure_logger"] = False
+    await asyncio.to_thread(command.upgrade, config, "head")
+
+
+@pytest.fixture(scope="session")
+async def app(settings: Settings) -> AsyncIterator[FastAPI]:
+    from api.main import create_app
+
+    application = create_app(settings)
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+@pytest.fixture(scope="session")
+async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+        yield c
+
+
+@pytest.fixture(scope="session")
+def api(client: httpx.AsyncClient, settings: Settings) -> Api:
+    return Api(client, settings)
+
+
+@pytest.fixture
+async def user(api: Api) -> UserHandle:
+    """A fresh signed-up user with its tokens."""
+    return await api.new_user()
+
+
+@pytest.fixture
+async def other_user(api: Api) -> UserHandle:
+    return await api.new_user()
+
+
+@pytest.fixture
+async def superuser(api: Api, settings: Settings) -> UserHandle:
+    return await api.login(settings.FIRST_SUPERUSER, settings.FIRST_SUPERUSER_PASSWORD)
+
+
+def pytest_collection_modifyitems(config: Any, items: list[pytest.Item]) -> None:
+    # The chaos suite is opt-in (`pytest -m chaos`).
+    if "chaos" in (config.getoption("-m") or ""):
+        return
+    skip = pytest.mark.skip(reason="fault-injection suite: run with -m chaos")
+    for item in items:
+        if "chaos" in item.keywords:
+            item.add_marker(skip)
