@@ -210,12 +210,16 @@ async def reset_password(
         raise BadRequest("Inactive user")
     user.hashed_password = hash_password(new_password)
     # A password reset ends every session: whoever had the old password is logged out.
+    await revoke_user_sessions(session, user.id)
+    return user
+
+
+async def revoke_user_sessions(session: AsyncSession, user_id: uuid.UUID) -> None:
     await session.execute(
         update(UserSession)
-        .where(UserSession.user_id == user.id, UserSession.revoked_at.is_(None))
+        .where(UserSession.user_id == user_id, UserSession.revoked_at.is_(None))
         .values(revoked_at=datetime.now(UTC))
     )
-    return user
 
 
 async def delete_expired_sessions(session: AsyncSession, *, older_than: timedelta) -> int:
