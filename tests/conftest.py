@@ -41,8 +41,8 @@ def stack_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, st
     from devstack import Stack
 
     state_dir = tmp_path_factory.mktemp("sartiq-stack")
-    with Stack(state_dir, ephemeral=True, services=missing) as stack:
-        env.update(stack.start().as_env())
+    with Stack(state_dir, ephemeral=True, services=missing) as started:
+        env.update(started.as_env())
         yield env
 
 
