@@ -16,7 +16,7 @@ from core.config import Settings, get_settings
 from core.db import create_engine, create_sessionmaker, session_scope
 from core.storage import s3_client
 from core.temporal import LazyClient
-from services import users
+from services import presets, users
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +35,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.temporal = LazyClient(settings)
         async with session_scope(app.state.sessionmaker) as session:
             await users.ensure_first_superuser(session, settings)
+            await presets.ensure_system_presets(session)
         try:
             yield
         finally:

@@ -28,6 +28,8 @@ def utcnow() -> datetime:
 
 def tz_datetime(*, nullable: bool = True, index: bool = False, **kwargs: Any) -> Any:
     """A timezone-aware timestamp column (every timestamp we store is UTC)."""
+    if nullable:
+        kwargs.setdefault("default", None)
     return Field(sa_type=sa.DateTime(timezone=True), nullable=nullable, index=index, **kwargs)
 
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class DomainError(Exception):
     status_code = 400
 
-    def __init__(self, detail: str) -> None:
+    def __init__(self, detail: Any) -> None:
         super().__init__(detail)
         self.detail = detail
 
@@ -21,6 +23,16 @@ class Unauthorized(DomainError):
 
 class Forbidden(DomainError):
     status_code = 403
+
+
+class Unprocessable(DomainError):
+    """A payload that passed schema validation but breaks a rule only the service knows."""
+
+    status_code = 422
+
+    def __init__(self, field: str, message: str) -> None:
+        # Same shape as FastAPI's validation errors, so clients parse one format.
+        super().__init__([{"loc": ["body", field], "msg": message, "type": "value_error"}])
 
 
 class NotFound(DomainError):

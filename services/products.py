@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import ColumnElement, func, or_, select
+from sqlalchemy import ColumnElement, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.product import Product, ProductCreate, ProductUpdate
 from services.errors import Conflict
-from services.repository import apply_update, get_row, list_rows
+from services.repository import apply_update, get_row, list_rows, matches
 from services.tenancy import Scope
 
 
@@ -46,10 +46,7 @@ async def list_(
 ) -> tuple[list[Product], int]:
     where: list[ColumnElement[bool]] = [scope.filter(Product)]
     if search:
-        pattern = f"%{search.lower()}%"
-        where.append(
-            or_(func.lower(Product.name).like(pattern), func.lower(Product.sku).like(pattern))
-        )
+        where.append(matches(search, Product.name, Product.sku))
     if product_family:
         where.append(Product.product_family == product_family)
     if product_type:

@@ -10,7 +10,7 @@ from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import SQLModel
 
-from services.errors import NotFound
+from services.errors import NotFound, Unprocessable
 from services.tenancy import Scope
 
 RowT = TypeVar("RowT", bound=SQLModel)
@@ -81,7 +81,20 @@ async def ensure_visible(
 
 
 def apply_update(row: RowT, update: SQLModel, *, exclude: set[str] | None = None) -> RowT:
-    """Copy the fields the client actually sent (PATCH semantics)."""
-    for key, value in update.model_dump(exclude_unset=True, exclude=exclude or set()).items():
+    """Copy the fields the client actually sent (PATCH semantics); an explicit null for a
+    NOT NULL column is a 422 naming the field, not a database error."""
+    values = update.model_dump(exclude_unset=True, exclude=exclude or set())
+    columns = type(row).__table__.columns  # type: ignore[attr-defined]
+    for key, value in values.items():
+        if value is None and key in columns and not columns[key].nullable:
+            raise Unprocessable(key, f"{key} may not be null")
+    for key, value in values.items():
         setattr(row, key, value)
     return row
+
+
+def matches(search: str, *columns: Any) -> ColumnElement[bool]:
+    """Case-insensitive substring match of `search` on any of `columns` (wildcards escaped)."""
+    escaped = search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    pattern = f"%{escaped.lower()}%"
+    return or_(*(func.lower(c).like(pattern, escape="\\") for c in columns))

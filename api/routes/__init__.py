@@ -2,8 +2,38 @@
 
 from fastapi import APIRouter
 
-from api.routes import login, organizations, products, users, utils
+from api.routes import (
+    admin,
+    guidelines,
+    login,
+    organizations,
+    presets,
+    products,
+    shooting_looks,
+    shootings,
+    shot_types,
+    shots,
+    styles,
+    subjects,
+    users,
+    utils,
+)
 
 api_router = APIRouter()
-for module in (login, users, organizations, products, utils):
+for module in (
+    admin,
+    login,
+    users,
+    organizations,
+    products,
+    utils,
+    shooting_looks,
+    shootings,
+    shots,
+    guidelines,
+    presets,
+    shot_types,
+    styles,
+    subjects,
+):
     api_router.include_router(module.router)

@@ -1,0 +1,82 @@
+"""Shot types (org-scoped private ones, plus public ones managed by superusers)."""
+
+from __future__ import annotations
+
+import uuid
+
+from fastapi import APIRouter, Response
+
+from api.deps import PageDep, ScopeDep, SessionDep
+from models.base import Page
+from models.shot_type import (
+    Framing,
+    ShotTypeCreate,
+    ShotTypePublic,
+    ShotTypeUpdate,
+    ViewAngle,
+    Visibility,
+)
+from services import shot_types
+
+router = APIRouter(prefix="/shot-types", tags=["shot-types"])
+
+
+@router.get("/")
+async def list_shot_types(
+    session: SessionDep,
+    scope: ScopeDep,
+    page: PageDep,
+    visibility: Visibility | None = None,
+    framing: Framing | None = None,
+    view_angle: ViewAngle | None = None,
+    search: str | None = None,
+) -> Page[ShotTypePublic]:
+    """The scope's private shot types plus every public one."""
+    rows, count = await shot_types.list_(
+        session,
+        scope,
+        skip=page.skip,
+        limit=page.limit,
+        visibility=visibility,
+        framing=framing,
+        view_angle=view_angle,
+        search=search,
+    )
+    return Page(data=[ShotTypePublic.model_validate(r) for r in rows], count=count)
+
+
+@router.post("/", status_code=201)
+async def create_shot_type(
+    body: ShotTypeCreate, session: SessionDep, scope: ScopeDep
+) -> ShotTypePublic:
+    """Create a private shot type in the scope; only superusers create public ones."""
+    shot_type = await shot_types.create(session, scope, body)
+    await session.commit()
+    return ShotTypePublic.model_validate(shot_type)
+
+
+@router.get("/{shot_type_id}")
+async def read_shot_type(
+    shot_type_id: uuid.UUID, session: SessionDep, scope: ScopeDep
+) -> ShotTypePublic:
+    return ShotTypePublic.model_validate(await shot_types.get(session, scope, shot_type_id))
+
+
+@router.patch("/{shot_type_id}")
+async def update_shot_type(
+    shot_type_id: uuid.UUID, body: ShotTypeUpdate, session: SessionDep, scope: ScopeDep
+) -> ShotTypePublic:
+    """Update a shot type of the scope (public ones: superusers only)."""
+    shot_type = await shot_types.update(session, scope, shot_type_id, body)
+    await session.commit()
+    return ShotTypePublic.model_validate(shot_type)
+
+
+@router.delete("/{shot_type_id}", status_code=204)
+async def delete_shot_type(
+    shot_type_id: uuid.UUID, session: SessionDep, scope: ScopeDep
+) -> Response:
+    """Delete a shot type no shot uses (409 otherwise; public ones: superusers only)."""
+    await shot_types.delete(session, scope, shot_type_id)
+    await session.commit()
+    return Response(status_code=204)
