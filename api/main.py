@@ -14,6 +14,7 @@ from api.errors import install_error_handlers
 from api.routes import api_router
 from core.config import Settings, get_settings
 from core.db import create_engine, create_sessionmaker, session_scope
+from core.security import use_fast_password_hashing
 from core.storage import s3_client
 from core.temporal import LazyClient
 from services import presets, users
@@ -23,6 +24,8 @@ log = logging.getLogger(__name__)
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
+    if settings.ENVIRONMENT == "test":
+        use_fast_password_hashing()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

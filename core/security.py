@@ -16,6 +16,14 @@ from core.config import Settings
 
 _hasher = PasswordHash((Argon2Hasher(),))
 
+
+def use_fast_password_hashing() -> None:
+    """Cheap Argon2 parameters for the test environment only: the algorithm is unchanged,
+    and hashes made with other parameters still verify (they carry their parameters)."""
+    global _hasher
+    _hasher = PasswordHash((Argon2Hasher(time_cost=1, memory_cost=1024, parallelism=1),))
+
+
 TokenType = Literal["access", "reset"]
 
 
@@ -32,8 +40,16 @@ def verify_password(password: str, hashed: str) -> tuple[bool, str | None]:
     return _hasher.verify_and_update(password, hashed)
 
 
-# Compared against when the user does not exist, so timing does not reveal which e-mails exist.
-DUMMY_HASH = hash_password("dummy-password-for-timing")
+_dummy_hashes: dict[int, str] = {}
+
+
+def verify_against_dummy(password: str) -> None:
+    """Spend the same work as a real check when the user does not exist, so timing does
+    not reveal which e-mails have accounts (hash made once per hasher configuration)."""
+    key = id(_hasher)
+    if key not in _dummy_hashes:
+        _dummy_hashes[key] = hash_password("dummy-password-for-timing")
+    verify_password(password, _dummy_hashes[key])
 
 
 def create_token(

@@ -12,7 +12,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.config import Settings
 from core.security import (
-    DUMMY_HASH,
     InvalidTokenError,
     create_token,
     decode_token,
@@ -20,6 +19,7 @@ from core.security import (
     hash_refresh_token,
     new_refresh_token,
     password_fingerprint,
+    verify_against_dummy,
     verify_password,
 )
 from models.user import Token, User, UserSession
@@ -41,7 +41,7 @@ async def authenticate(session: AsyncSession, email: str, password: str) -> User
     """The user if the password matches; hashes are upgraded in place when outdated."""
     user = await users.get_by_email(session, email)
     if user is None:
-        verify_password(password, DUMMY_HASH)  # same work either way: no timing oracle
+        verify_against_dummy(password)
         return None
     valid, new_hash = verify_password(password, user.hashed_password)
     if not valid:
