@@ -1,0 +1,5 @@
+"""Local Postgres, Redis, S3 and Temporal from PyPI wheels, for ``sartiq dev`` and tests."""
+
+from devstack.stack import DevstackError, Stack, StackEnv
+
+__all__ = ["DevstackError", "Stack", "StackEnv"]
