@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shlex
+import signal
 import socket
 import sys
 import time
@@ -79,6 +80,10 @@ def dev(
     from devstack.supervisor import Supervisor
 
     began = time.monotonic()
+    # Ctrl-C and SIGTERM both mean "stop everything cleanly". Installed explicitly: a
+    # process started in the background by a script inherits SIGINT as ignored.
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, _interrupt)
     state = _state_dir(state_dir)
     stack = Stack(state, fresh=fresh, log=lambda line: typer.echo(f"devstack | {line}"))
     try:
@@ -121,6 +126,19 @@ def dev(
         stack.stop()
         (state / "stack.json").unlink(missing_ok=True)
         typer.echo(f"stopped in {time.monotonic() - stopping:.1f}s")
+
+
+_interrupted = False
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    """First signal: stop. Later ones (`uv run` forwards Ctrl-C a second time) are ignored
+    so they cannot cut the clean shutdown short."""
+    global _interrupted
+    if _interrupted:
+        return
+    _interrupted = True
+    raise KeyboardInterrupt
 
 
 def _async_url(url: str) -> str:

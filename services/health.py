@@ -11,6 +11,7 @@ import httpx
 from redis.asyncio import Redis
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
+from temporalio.api.workflowservice.v1 import GetSystemInfoRequest
 
 from core.config import Settings
 from core.temporal import LazyClient
@@ -52,7 +53,7 @@ async def check_all(
 
     async def temporal_server() -> None:
         client = await temporal.get()
-        await client.workflow_service.get_system_info({})  # type: ignore[arg-type]
+        await client.workflow_service.get_system_info(GetSystemInfoRequest())
 
     async def compute() -> str:
         async with httpx.AsyncClient(timeout=timeout) as client:

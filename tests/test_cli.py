@@ -1,0 +1,92 @@
+"""`sartiq dev` as a user runs it: healthy, joinable with `sartiq env`, and Ctrl-C leaves
+no process behind."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import psutil
+
+ROOT = Path(__file__).resolve().parent.parent
+SERVICE_VARS = ("DATABASE_URL", "REDIS_URL", "R2_ENDPOINT_URL", "TEMPORAL_ADDRESS")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _processes_mentioning(text: str) -> list[psutil.Process]:
+    found = []
+    for proc in psutil.process_iter(["cmdline"]):
+        if any(text in part for part in proc.info["cmdline"] or []):
+            found.append(proc)
+    return found
+
+
+def test_dev_starts_healthy_and_ctrl_c_stops_everything(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if k not in SERVICE_VARS}
+    env["ENVIRONMENT"] = "development"
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            str(ROOT / "cli.py"),
+            "dev",
+            "--state-dir",
+            str(state),
+            "--port",
+            str(port),
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 90
+        healthy = False
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                r = httpx.get(f"http://127.0.0.1:{port}/api/v1/utils/health-check/", timeout=1)
+                healthy = r.status_code == 200
+            except httpx.HTTPError:
+                pass
+            if healthy:
+                break
+            time.sleep(0.2)
+        assert healthy, "sartiq dev never answered its health check"
+
+        system = httpx.get(f"http://127.0.0.1:{port}/api/v1/utils/system-health-check", timeout=10)
+        checks = {c["name"]: c["status"] for c in system.json()["checks"]}
+        assert checks["temporal"] == "ok", system.json()
+        assert checks["database"] == checks["redis"] == checks["object_store"] == "ok"
+        assert checks["temporal"] == "ok"
+
+        printed = subprocess.run(
+            [sys.executable, str(ROOT / "cli.py"), "env", "--state-dir", str(state)],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=True,
+        ).stdout
+        assert f"export API_URL=http://127.0.0.1:{port}" in printed
+        assert "export DATABASE_URL=" in printed
+    finally:
+        os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C reaches the terminal's process group
+        output = proc.communicate(timeout=30)[0].decode(errors="replace")
+    assert proc.returncode == 0, output[-2000:]
+    time.sleep(0.5)
+    assert _processes_mentioning(str(state)) == [], output[-2000:]
