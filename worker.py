@@ -1,25 +1,33 @@
 """The Temporal worker process: `python worker.py`.
 
-Assembles clients (database, Temporal), builds the activity classes with them, and runs
-one worker per task queue until SIGINT/SIGTERM.
+Assembles the clients (database, Redis, compute, object store, Temporal), builds the
+activity classes with them, runs one worker per task queue and the compute-event bridge
+until SIGINT/SIGTERM.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from typing import Any
 
+from redis.asyncio import Redis
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from activities.generation import GenerationActivities
 from activities.maintenance import MaintenanceActivities
+from core.compute import ComputeClient
+from core.compute_events import ComputeEventBridge
 from core.config import Settings, get_settings
 from core.db import create_engine, create_sessionmaker
-from core.temporal import MAINTENANCE_QUEUE, connect
+from core.storage import ObjectStore
+from core.temporal import GENERATIONS_QUEUE, MAINTENANCE_QUEUE, connect
 from workflows.registry import WORKFLOWS_BY_QUEUE
 
 log = logging.getLogger("sartiq.worker")
@@ -27,19 +35,54 @@ log = logging.getLogger("sartiq.worker")
 MAX_CONCURRENT_ACTIVITIES = 32
 
 
-def activities_by_queue(
-    maintenance: MaintenanceActivities,
-) -> dict[str, list[Callable[..., Any]]]:
-    return {MAINTENANCE_QUEUE: [maintenance.delete_expired_sessions]}
+@dataclass
+class WorkerSet:
+    """The workers of one process and what must be closed after them."""
+
+    workers: list[Worker]
+    closers: list[Callable[[], Awaitable[Any]]] = field(default_factory=list)
+
+    async def close(self) -> None:
+        for closer in reversed(self.closers):
+            with contextlib.suppress(Exception):
+                await closer()
 
 
 def build_workers(
-    client: Client, settings: Settings, executor: ThreadPoolExecutor, *, task_queue_prefix: str = ""
-) -> tuple[list[Worker], Callable[[], Any]]:
-    """One worker per task queue with something to run, and a closer for their clients."""
+    client: Client,
+    settings: Settings,
+    executor: ThreadPoolExecutor,
+    *,
+    task_queue_prefix: str = "",
+) -> WorkerSet:
+    """One worker per task queue, each with the workflows and activities of that queue."""
     engine = create_engine(settings, application_name="sartiq-worker")
-    maintenance = MaintenanceActivities(create_sessionmaker(engine))
-    activities = activities_by_queue(maintenance)
+    sessionmaker = create_sessionmaker(engine)
+    redis = Redis.from_url(settings.REDIS_URL)
+    compute = ComputeClient.from_settings(
+        settings, timeout=settings.COMPUTE_REQUEST_TIMEOUT_SECONDS
+    )
+    store = ObjectStore(settings)
+    generation = GenerationActivities(
+        settings=settings, sessionmaker=sessionmaker, redis=redis, compute=compute, store=store
+    )
+    maintenance = MaintenanceActivities(sessionmaker)
+    activities: dict[str, list[Callable[..., Any]]] = {
+        GENERATIONS_QUEUE: [
+            generation.plan_batch,
+            generation.mark_processing,
+            generation.submit_task,
+            generation.poll_task,
+            generation.fetch_result,
+            generation.cancel_task,
+            generation.store_outputs,
+            generation.record_try,
+            generation.record_progress,
+            generation.complete_generation,
+            generation.finish_generation,
+        ],
+        MAINTENANCE_QUEUE: [maintenance.delete_expired_sessions],
+    }
     workers = []
     for queue, workflows in WORKFLOWS_BY_QUEUE.items():
         queue_activities = activities.get(queue, [])
@@ -56,7 +99,20 @@ def build_workers(
                 max_concurrent_activities=MAX_CONCURRENT_ACTIVITIES,
             )
         )
-    return workers, engine.dispose
+    closers = [engine.dispose, redis.aclose, compute.aclose]
+    return WorkerSet(workers=workers, closers=closers)
+
+
+def build_bridge(client: Client, settings: Settings) -> tuple[ComputeEventBridge, Redis]:
+    # Blocking reads need a socket timeout longer than the block time.
+    redis = Redis.from_url(settings.REDIS_URL, socket_timeout=10, socket_connect_timeout=5)
+    bridge = ComputeEventBridge(
+        redis=redis,
+        client=client,
+        stream=settings.COMPUTE_EVENTS_STREAM,
+        group=settings.COMPUTE_EVENTS_GROUP,
+    )
+    return bridge, redis
 
 
 async def run(settings: Settings) -> None:
@@ -66,14 +122,22 @@ async def run(settings: Settings) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     with ThreadPoolExecutor(max_workers=MAX_CONCURRENT_ACTIVITIES) as executor:
-        workers, close = build_workers(client, settings, executor)
-        runs = [asyncio.create_task(w.run()) for w in workers]
-        log.info("worker running on %s", ", ".join(w.task_queue for w in workers))
+        worker_set = build_workers(
+            client, settings, executor, task_queue_prefix=settings.TASK_QUEUE_PREFIX
+        )
+        bridge, bridge_redis = build_bridge(client, settings)
+        tasks = [asyncio.create_task(w.run()) for w in worker_set.workers]
+        bridge_task = asyncio.create_task(bridge.run())
+        log.info("worker running on %s", ", ".join(w.task_queue for w in worker_set.workers))
         await stop.wait()
         log.info("worker shutting down")
-        await asyncio.gather(*(w.shutdown() for w in workers), return_exceptions=True)
-        await asyncio.gather(*runs, return_exceptions=True)
-        await close()
+        bridge.stop()
+        bridge_task.cancel()
+        await asyncio.gather(bridge_task, return_exceptions=True)
+        await asyncio.gather(*(w.shutdown() for w in worker_set.workers), return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await worker_set.close()
+        await bridge_redis.aclose()
 
 
 def main() -> None:

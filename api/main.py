@@ -14,8 +14,9 @@ from api.errors import install_error_handlers
 from api.routes import api_router
 from core.config import Settings, get_settings
 from core.db import create_engine, create_sessionmaker, session_scope
+from core.events import EventHub
 from core.security import use_fast_password_hashing
-from core.storage import s3_client
+from core.storage import ObjectStore
 from core.temporal import LazyClient
 from services import presets, users
 
@@ -34,14 +35,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.engine = engine
         app.state.sessionmaker = create_sessionmaker(engine)
         app.state.redis = Redis.from_url(settings.REDIS_URL)
-        app.state.s3 = s3_client(settings)
+        app.state.store = ObjectStore(settings)
+        app.state.s3 = app.state.store.client
         app.state.temporal = LazyClient(settings)
         async with session_scope(app.state.sessionmaker) as session:
             await users.ensure_first_superuser(session, settings)
             await presets.ensure_system_presets(session)
+        app.state.event_hub = EventHub(app.state.redis)  # the one pub/sub link of this process
+        await app.state.event_hub.start()
         try:
             yield
         finally:
+            await app.state.event_hub.stop()
             await app.state.redis.aclose()
             await engine.dispose()
 

@@ -65,6 +65,14 @@ class Settings(BaseSettings):
     COMPUTE_SERVER_ADMIN_TOKEN: str = DEV_COMPUTE_TOKEN
     COMPUTE_WEBHOOK_SECRET: str = DEV_WEBHOOK_SECRET
     COMPUTE_EVENTS_STREAM: str = "compute:events"
+    COMPUTE_EVENTS_GROUP: str = "sartiq-bridge"
+    COMPUTE_REQUEST_TIMEOUT_SECONDS: float = 15.0
+
+    # Generations
+    GENERATION_DEADLINE_SECONDS: int = Field(default=1800, ge=10)
+    # Without events the workflow asks compute for the status this often.
+    GENERATION_POLL_INTERVAL_SECONDS: int = Field(default=15, ge=1)
+    SHOOTING_MAX_CONCURRENT_GENERATIONS: int = Field(default=4, ge=1, le=100)
 
     # Object store (Cloudflare R2 in production; SeaweedFS in dev)
     R2_ACCOUNT_ID: str | None = None
@@ -82,6 +90,8 @@ class Settings(BaseSettings):
     TEMPORAL_NAMESPACE: str = "default"
     TEMPORAL_UI_URL: str = "http://127.0.0.1:8233"
     TEMPORAL_API_KEY: str | None = None
+    # Prefixed to every task queue: isolates workers sharing one Temporal (tests, previews).
+    TASK_QUEUE_PREFIX: str = ""
     TEMPORAL_TLS: bool = False
 
     HEALTH_CHECK_TIMEOUT_SECONDS: float = Field(default=2.0, gt=0)

@@ -8,7 +8,8 @@ from enum import StrEnum
 from typing import Any
 
 import sqlalchemy as sa
-from sqlmodel import Field
+from pydantic import AliasChoices, field_validator
+from sqlmodel import Field, SQLModel
 
 from models.base import (
     IdMixin,
@@ -158,3 +159,45 @@ class GenerationPublic(RecordPublic, TenantPublic):
     started_at: datetime | None
     completed_at: datetime | None
     predictions: list[PredictionPublic] = []
+
+
+# Body of POST /shots/{id}/generate (`num_predictions` and `model_id` are accepted aliases).
+class ShotGenerateRequest(SQLModel):
+    strategy: GenerationStrategy = GenerationStrategy.GENERATE
+    generation_type: GenerationType = GenerationType.BASE
+    batch_size: int = Field(
+        default=1,
+        ge=1,
+        le=16,
+        validation_alias=AliasChoices("batch_size", "num_predictions"),
+    )
+    model: str | None = Field(
+        default=None, max_length=128, validation_alias=AliasChoices("model", "model_id")
+    )
+    config: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("config")
+    @classmethod
+    def _check_config(cls, config: dict[str, Any]) -> dict[str, Any]:
+        attempts = config.get("max_attempts", 3)
+        if not isinstance(attempts, int) or not 1 <= attempts <= 10:
+            raise ValueError("config.max_attempts must be an integer from 1 to 10")
+        score = config.get("min_confidence_score", 0.7)
+        if not isinstance(score, int | float) or not 0 <= score <= 1:
+            raise ValueError("config.min_confidence_score must be a number from 0 to 1")
+        if len(str(config)) > 20_000:
+            raise ValueError("config is too large")
+        return config
+
+
+# Body of POST /generations.
+class GenerationCreate(ShotGenerateRequest):
+    shot_id: uuid.UUID
+
+
+# Body of POST /shootings/{id}/generate.
+class ShootingGenerateRequest(ShotGenerateRequest):
+    look_id: uuid.UUID | None = None
+    only_missing: bool = Field(
+        default=False, description="Skip shots that already have an approved revision."
+    )

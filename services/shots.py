@@ -154,16 +154,21 @@ async def get(
 
 
 async def get_public(session: AsyncSession, scope: Scope, shot_id: uuid.UUID) -> ShotPublic:
-    rows = list(
-        await session.execute(
-            with_current_revision(select(Shot, status_column())).where(
-                Shot.id == shot_id, scope.filter(Shot)
-            )
-        )
-    )
-    if not rows:
+    public = await public_by_id(session, shot_id, where=scope.filter(Shot))
+    if public is None:
         raise NotFound("Shot not found")
-    return (await _publics(session, rows))[0]
+    return public
+
+
+async def public_by_id(
+    session: AsyncSession, shot_id: uuid.UUID, *, where: ColumnElement[bool] | None = None
+) -> ShotPublic | None:
+    """A shot as the API shows it; unscoped unless `where` is given (workers use it)."""
+    query = with_current_revision(select(Shot, status_column())).where(Shot.id == shot_id)
+    if where is not None:
+        query = query.where(where)
+    rows = list(await session.execute(query))
+    return (await _publics(session, rows))[0] if rows else None
 
 
 async def update(

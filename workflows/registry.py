@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from core.temporal import DEFAULT_QUEUE, GENERATIONS_QUEUE, MAINTENANCE_QUEUE
+from workflows.generation import GenerationWorkflow
 from workflows.maintenance import SessionCleanupWorkflow
+from workflows.shooting_generation import ShootingGenerationWorkflow
 
 WORKFLOWS_BY_QUEUE: dict[str, list[type]] = {
-    GENERATIONS_QUEUE: [],
+    # Batches live beside their children: a child inherits its parent's task queue.
+    GENERATIONS_QUEUE: [GenerationWorkflow, ShootingGenerationWorkflow],
     DEFAULT_QUEUE: [],
     MAINTENANCE_QUEUE: [SessionCleanupWorkflow],
 }

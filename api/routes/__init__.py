@@ -4,11 +4,15 @@ from fastapi import APIRouter
 
 from api.routes import (
     admin,
+    compute_webhook,
+    files,
+    generations,
     guidelines,
     login,
     organizations,
     presets,
     products,
+    realtime,
     shooting_looks,
     shootings,
     shot_types,
@@ -35,5 +39,9 @@ for module in (
     shot_types,
     styles,
     subjects,
+    realtime,
+    generations,
+    files,
+    compute_webhook,
 ):
     api_router.include_router(module.router)

@@ -14,6 +14,8 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 
+from models.generation import Generation
+from models.media import MediaResource
 from tests.helpers import PREFIX, Api, UserHandle
 
 # Routes that are not tenant-scoped: the caller's own account, auth, superuser admin, health.
@@ -64,7 +66,28 @@ def _example(schema: dict[str, Any], components: dict[str, Any]) -> Any:
     return None
 
 
-async def _victim_world(api: Api, victim: UserHandle) -> dict[str, str]:
+async def _insert_generation_and_media(
+    app: FastAPI, victim: UserHandle, shot_id: str
+) -> tuple[str, str]:
+    """Rows the API creates only through workflows, inserted directly."""
+    org, owner = uuid.UUID(victim.orgs[0]), uuid.UUID(victim.id)
+    async with app.state.sessionmaker() as session:
+        generation = Generation(organization_id=org, owner_id=owner, shot_id=uuid.UUID(shot_id))
+        media_id = uuid.uuid4()
+        media = MediaResource(
+            id=media_id,
+            organization_id=org,
+            owner_id=owner,
+            storage_key=f"media/{media_id}/file.jpg",
+            content_hash=uuid.uuid4().hex,
+            extension="jpg",
+        )
+        session.add_all([generation, media])
+        await session.commit()
+        return str(generation.id), str(media.id)
+
+
+async def _victim_world(api: Api, app: FastAPI, victim: UserHandle) -> dict[str, str]:
     """One of every org-scoped resource in the victim's organization, keyed by the path
     segment that names its collection."""
     org = victim.orgs[0]
@@ -82,7 +105,10 @@ async def _victim_world(api: Api, victim: UserHandle) -> dict[str, str]:
     look = await api.create(
         f"/shootings/{shooting}/looks", {"shot_type_ids": [shot_type]}, as_=victim, org=org
     )
+    generation, media = await _insert_generation_and_media(app, victim, look["shot_ids"][0])
     return {
+        "generations": generation,
+        "files": media,
         "organizations": org,
         "members": victim.id,
         "products": await make("/products/", {"name": "Dress"}),
@@ -133,7 +159,7 @@ async def test_other_organization_gets_404_on_every_scoped_route(
     api: Api, app: FastAPI, user: UserHandle, other_user: UserHandle
 ) -> None:
     victim, attacker = user, other_user
-    world = await _victim_world(api, victim)
+    world = await _victim_world(api, app, victim)
     components = app.openapi().get("components", {}).get("schemas", {})
     failures: list[str] = []
     checked = 0

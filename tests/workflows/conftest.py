@@ -30,14 +30,12 @@ async def worker_queues(temporal_client: Client, settings: Settings) -> AsyncIte
 
     prefix = f"test-{uuid.uuid4().hex[:8]}-"
     with ThreadPoolExecutor(max_workers=MAX_CONCURRENT_ACTIVITIES) as executor:
-        workers, close = build_workers(
-            temporal_client, settings, executor, task_queue_prefix=prefix
-        )
+        worker_set = build_workers(temporal_client, settings, executor, task_queue_prefix=prefix)
         async with AsyncExitStack() as stack:
-            for w in workers:
+            for w in worker_set.workers:
                 await stack.enter_async_context(w)
             yield prefix
-        await close()
+        await worker_set.close()
 
 
 async def record_history(handle: WorkflowHandle, name: str) -> None:

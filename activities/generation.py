@@ -1,0 +1,418 @@
+"""Side effects of GenerationWorkflow: database, compute server, object store, events.
+
+Every activity is idempotent: compute submissions carry an idempotency key, media ids and
+keys derive from content, predictions are keyed by (generation, try, output), and events
+carry a dedupe key, so a retry or a re-delivered task changes nothing twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Any
+
+import httpx
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from core import events
+from core.compute import ComputeClient, ComputeError, TaskCreate
+from core.config import Settings
+from core.db import session_scope
+from core.storage import ObjectStore, media_key
+from core.temporal import ui_url
+from models.generation import Generation, GenerationStatus, ShotGenerateRequest
+from models.media import EntityType, MediaResource
+from models.product import Product
+from models.shot_type import ShotType
+from models.style import Style
+from models.subject import Subject
+from services import generations, images, shots
+from services import media as media_service
+from services.tenancy import Scope
+from workflows.types import (
+    CompleteInput,
+    FinishInput,
+    GenerationInput,
+    GenerationPlan,
+    OutputImage,
+    PlanBatchInput,
+    PlannedGeneration,
+    ProgressInput,
+    RecordTryInput,
+    StoredOutput,
+    StoreOutputsInput,
+    SubmitTaskInput,
+    TaskOutput,
+    TaskSnapshot,
+)
+
+MAX_OUTPUT_BYTES = 50 * 1024 * 1024
+
+
+def _compute_failure(error: ComputeError) -> ApplicationError:
+    """4xx from compute cannot be fixed by retrying; everything else can."""
+    return ApplicationError(str(error), type="ComputeError", non_retryable=not error.retryable)
+
+
+class GenerationActivities:
+    """Built once per worker with its clients."""
+
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        redis: Redis,
+        compute: ComputeClient,
+        store: ObjectStore,
+    ) -> None:
+        self.settings = settings
+        self.sessionmaker = sessionmaker
+        self.redis = redis
+        self.compute = compute
+        self.store = store
+        self._http = httpx.Client(timeout=30, follow_redirects=True)
+
+    # -- events ------------------------------------------------------------------------
+
+    async def _publish(self, session: AsyncSession, generation: Generation, kind: str) -> None:
+        """generation.<kind> with the generation as GET /generations/{id} shows it; the
+        dedupe key makes a retried activity publish nothing new."""
+        (public,) = await generations.publics(
+            session, [generation], ui_url=lambda wid: ui_url(self.settings, wid)
+        )
+        key = f"generation:{generation.id}:{generation.attempt}:{kind}"
+        if kind == "updated":
+            key += f":{generation.status.value}:{generation.progress:.3f}"
+        await events.publish(
+            self.redis,
+            type=f"generation.{kind}",
+            payload=public.model_dump(mode="json"),
+            organization_id=generation.organization_id,
+            user_id=generation.owner_id,
+            dedupe_key=key,
+        )
+
+    async def _publish_shot(self, session: AsyncSession, shot_id: uuid.UUID) -> None:
+        public = await shots.public_by_id(session, shot_id)
+        if public is None:
+            return
+        await events.publish(
+            self.redis,
+            type="shot.updated",
+            payload=public.model_dump(mode="json"),
+            organization_id=public.organization_id,
+            user_id=public.owner_id,
+            dedupe_key=f"shot:{public.id}:{public.current_revision_id}:{public.status}",
+        )
+
+    # -- database ------------------------------------------------------------------------
+
+    @activity.defn(name="generation.mark_processing")
+    async def mark_processing(self, data: GenerationInput) -> GenerationPlan:
+        async with session_scope(self.sessionmaker) as session:
+            generation = await generations.load_for_update(session, uuid.UUID(data.generation_id))
+            running = await generations.mark_processing(session, generation)
+            plan = await self._plan(session, generation, already_finished=not running)
+            await session.flush()
+            if running:
+                await self._publish(session, generation, "updated")
+        return plan
+
+    async def _plan(
+        self, session: AsyncSession, generation: Generation, *, already_finished: bool
+    ) -> GenerationPlan:
+        config: dict[str, Any] = dict(generation.config or {})
+        output = config.get("output", {})
+        return GenerationPlan(
+            generation_id=str(generation.id),
+            organization_id=str(generation.organization_id) if generation.organization_id else None,
+            owner_id=str(generation.owner_id) if generation.owner_id else None,
+            generation_type=generation.generation_type.value,
+            attempt=generation.attempt,
+            num_outputs=generation.batch_size,
+            width=int(output.get("width", 1024)),
+            height=int(output.get("height", 1024)),
+            format=str(output.get("format", "jpg")),
+            inputs=await self._inputs(session, generation),
+            max_attempts=int(config.get("max_attempts", 3)),
+            min_confidence_score=float(config.get("min_confidence_score", 0.7)),
+            deadline_seconds=int(
+                config.get("deadline_seconds", self.settings.GENERATION_DEADLINE_SECONDS)
+            ),
+            poll_interval_seconds=int(
+                config.get("poll_interval_seconds", self.settings.GENERATION_POLL_INTERVAL_SECONDS)
+            ),
+            sim=config.get("sim"),
+            already_finished=already_finished,
+        )
+
+    async def _inputs(self, session: AsyncSession, generation: Generation) -> dict[str, Any]:
+        """The compute inputs: a prompt composed from the look, and reference images."""
+        parts: list[str] = []
+        image_keys: list[str] = []
+        for product_id in (generation.product_id, generation.second_product_id):
+            product = await session.get(Product, product_id) if product_id else None
+            if product is not None:
+                parts.append(
+                    f"{product.name}" + (f": {product.description}" if product.description else "")
+                )
+                covers = await media_service.attached(
+                    session,
+                    entity_type=EntityType.PRODUCT,
+                    entity_ids=[product.id],
+                    slot="cover_image",
+                )
+                for media_id in covers.get(product.id, []):
+                    row = await session.get(MediaResource, media_id)
+                    if row is not None:
+                        image_keys.append(row.storage_key)
+        for model, label in ((Subject, "worn by"), (Style, "style"), (ShotType, "shot")):
+            entity_id = {
+                Subject: generation.subject_id,
+                Style: generation.style_id,
+                ShotType: generation.shot_type_id,
+            }[model]
+            entity = await session.get(model, entity_id) if entity_id else None
+            if entity is not None:
+                prompt = getattr(entity, "prompt", None) or entity.name
+                parts.append(f"{label}: {prompt}")
+        config = generation.config or {}
+        return {
+            "prompt": config.get("prompt") or "; ".join(parts) or "fashion product photo",
+            "negative_prompt": config.get("negative_prompt"),
+            "strategy": generation.strategy.value,
+            "model": generation.model,
+            "seed": config.get("seed"),
+            "input_image_keys": image_keys,
+        }
+
+    @activity.defn(name="generation.plan_batch")
+    async def plan_batch(self, data: PlanBatchInput) -> list[PlannedGeneration]:
+        """Pending generations for every shot of a shooting batch (idempotent per run)."""
+        batch = data.batch
+        scope = Scope(
+            user_id=uuid.UUID(batch.user_id),
+            organization_id=uuid.UUID(batch.organization_id) if batch.organization_id else None,
+            role=None,
+        )
+        async with session_scope(self.sessionmaker) as session:
+            planned = await generations.plan_batch(
+                session,
+                scope,
+                shooting_id=uuid.UUID(batch.shooting_id),
+                look_id=uuid.UUID(batch.look_id) if batch.look_id else None,
+                request=ShotGenerateRequest.model_validate(batch.request),
+                run_id=data.run_id,
+                only_missing=batch.only_missing,
+            )
+        return [PlannedGeneration(generation_id=str(g), shot_id=str(s)) for g, s in planned]
+
+    @activity.defn(name="generation.record_progress")
+    async def record_progress(self, data: ProgressInput) -> None:
+        async with session_scope(self.sessionmaker) as session:
+            generation = await generations.load_for_update(session, uuid.UUID(data.generation_id))
+            if await generations.set_progress(session, generation, data.progress):
+                await session.flush()
+                await self._publish(session, generation, "updated")
+
+    @activity.defn(name="generation.record_try")
+    async def record_try(self, data: RecordTryInput) -> None:
+        """Media rows, predictions and their attachments for one try's outputs."""
+        async with session_scope(self.sessionmaker) as session:
+            generation = await generations.load_for_update(session, uuid.UUID(data.generation_id))
+            for index, output in enumerate(data.outputs):
+                row = await media_service.upsert(
+                    session,
+                    media_service.StoredFile(
+                        media_id=uuid.UUID(output.media_id),
+                        content_hash=output.content_hash,
+                        extension=output.extension,
+                        content_type=output.content_type,
+                        file_size=output.file_size,
+                        width=output.width,
+                        height=output.height,
+                        dominant_color=output.dominant_color,
+                        color_profile=output.color_profile,
+                    ),
+                    organization_id=generation.organization_id,
+                    owner_id=generation.owner_id,
+                )
+                await generations.upsert_prediction(
+                    session,
+                    generation,
+                    try_number=data.try_number,
+                    output_index=index,
+                    seed=output.seed,
+                    media_id=row.id,
+                    task_id=data.task_id,
+                    score=data.score,
+                )
+                prediction_id = await generations.prediction_id(
+                    session, generation.id, data.try_number, index
+                )
+                await media_service.attach(
+                    session,
+                    media_id=row.id,
+                    entity_type=EntityType.PREDICTION,
+                    entity_id=prediction_id,
+                    slot="output",
+                )
+
+    @activity.defn(name="generation.complete")
+    async def complete_generation(self, data: CompleteInput) -> None:
+        async with session_scope(self.sessionmaker) as session:
+            generation = await generations.load_for_update(session, uuid.UUID(data.generation_id))
+            if generation.status == GenerationStatus.COMPLETED:
+                return
+            await generations.complete(
+                session, generation, best_try=data.best_try, best_score=data.best_score
+            )
+            await session.flush()
+            await self._publish(session, generation, "completed")
+            if generation.shot_id is not None:
+                await self._publish_shot(session, generation.shot_id)
+
+    @activity.defn(name="generation.finish")
+    async def finish_generation(self, data: FinishInput) -> None:
+        async with session_scope(self.sessionmaker) as session:
+            generation = await generations.load_for_update(session, uuid.UUID(data.generation_id))
+            status = GenerationStatus(data.status)
+            changed = await generations.finish(
+                session,
+                generation,
+                status=status,
+                error_message=data.error_message,
+                error_category=data.error_category,
+            )
+            await session.flush()
+            if changed:
+                await self._publish(session, generation, status.value)
+
+    # -- compute ---------------------------------------------------------------------------
+
+    @activity.defn(name="generation.submit_task")
+    async def submit_task(self, data: SubmitTaskInput) -> str:
+        inputs = dict(data.inputs)
+        keys = inputs.pop("input_image_keys", [])
+        if keys:
+            # Compute fetches references itself: hand it short-lived read URLs.
+            inputs["input_image_urls"] = [
+                await asyncio.to_thread(self.store.presigned_get, key) for key in keys
+            ]
+        sim = dict(data.sim or {})
+        if data.task_type == "evaluation" and "scores" in sim:
+            scores = sim.pop("scores")
+            sim["score"] = scores[min(data.try_number, len(scores)) - 1]
+        task = TaskCreate(
+            type=data.task_type,
+            entity_id=data.generation_id,
+            inputs=inputs,
+            num_outputs=data.num_outputs,
+            output={"width": data.width, "height": data.height, "format": data.format},
+            sim=sim or None,
+        )
+        try:
+            ref = await self.compute.create_task(task, idempotency_key=data.idempotency_key)
+        except ComputeError as error:
+            raise _compute_failure(error) from error
+        if data.task_type == "generation":
+            async with session_scope(self.sessionmaker) as session:
+                generation = await generations.load_for_update(
+                    session, uuid.UUID(data.generation_id)
+                )
+                generation.compute_task_id = ref.id
+        return ref.id
+
+    @activity.defn(name="generation.poll_task")
+    async def poll_task(self, task_id: str) -> TaskSnapshot:
+        try:
+            state = await self.compute.get_task(task_id)
+        except ComputeError as error:
+            raise _compute_failure(error) from error
+        return TaskSnapshot(
+            task_id=state.id,
+            status=state.status,
+            progress=state.progress or 0.0,
+            error_message=state.error_message,
+            error_category=state.error_category,
+        )
+
+    @activity.defn(name="generation.fetch_result")
+    async def fetch_result(self, task_id: str) -> TaskOutput:
+        try:
+            result = await self.compute.get_result(task_id)
+        except ComputeError as error:
+            raise _compute_failure(error) from error
+        output = result.output
+        return TaskOutput(
+            images=[OutputImage(url=i.url, seed=i.seed) for i in output.images],
+            text=output.text,
+            score=output.score,
+        )
+
+    @activity.defn(name="generation.cancel_task")
+    async def cancel_task(self, task_id: str) -> None:
+        try:
+            await self.compute.cancel_task(task_id)
+        except ComputeError as error:
+            if error.status_code == 404:
+                return  # nothing to cancel
+            raise _compute_failure(error) from error
+
+    # -- object store (sync: boto3, Pillow and the download run in the worker's threads) ------
+
+    @activity.defn(name="generation.store_outputs")
+    def store_outputs(self, data: StoreOutputsInput) -> list[StoredOutput]:
+        """Download each output, read its facts and write it at its canonical key."""
+        organization_id = uuid.UUID(data.organization_id) if data.organization_id else None
+        owner_id = uuid.UUID(data.owner_id) if data.owner_id else None
+        stored = []
+        for image in data.images:
+            activity.heartbeat(image.url)
+            content = self._download(image.url)
+            info = images.analyze(content)
+            content_hash = images.md5_hex(content)
+            media_id = media_service.media_id_for(
+                organization_id=organization_id, owner_id=owner_id, content_hash=content_hash
+            )
+            key = media_key(media_id, info.extension)
+            if self.store.head(key) is None:
+                self.store.put(key, content, content_type=info.content_type)
+            stored.append(
+                StoredOutput(
+                    media_id=str(media_id),
+                    content_hash=content_hash,
+                    extension=info.extension,
+                    content_type=info.content_type,
+                    file_size=len(content),
+                    width=info.width,
+                    height=info.height,
+                    dominant_color=info.dominant_color,
+                    seed=image.seed,
+                    color_profile=info.color_profile,
+                )
+            )
+        return stored
+
+    def _download(self, url: str) -> bytes:
+        try:
+            with self._http.stream("GET", url) as response:
+                if response.status_code >= 400:
+                    raise ApplicationError(
+                        f"output download answered {response.status_code}",
+                        non_retryable=400 <= response.status_code < 500
+                        and response.status_code not in (404, 408, 429),
+                    )
+                chunks, size = [], 0
+                for chunk in response.iter_bytes():
+                    size += len(chunk)
+                    if size > MAX_OUTPUT_BYTES:
+                        raise ApplicationError("output is too large", non_retryable=True)
+                    chunks.append(chunk)
+                return b"".join(chunks)
+        except httpx.HTTPError as error:
+            raise ApplicationError(f"output download failed: {error}") from error

@@ -1,0 +1,46 @@
+"""File delivery: a redirect to the bytes of a media resource the caller may see."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import RedirectResponse
+
+from api.deps import SessionDep, SettingsDep, oauth2_scheme
+from services import auth, files
+from services.errors import Unauthorized
+
+router = APIRouter(tags=["files"])
+
+
+@router.get("/files/{media_id}", response_class=RedirectResponse, status_code=302)
+async def get_file(
+    media_id: uuid.UUID,
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    token: Annotated[str | None, Query(description="Access token, for <img src> use.")] = None,
+    format: Annotated[Literal["jpeg", "png", "webp", "avif", "auto"] | None, Query()] = None,
+    width: Annotated[int | None, Query(ge=1, le=8192)] = None,
+    height: Annotated[int | None, Query(ge=1, le=8192)] = None,
+    quality: Annotated[int | None, Query(ge=1, le=100)] = None,
+) -> RedirectResponse:
+    """302 to the CDN (or a short-lived presigned URL when there is no public CDN)."""
+    bearer = await oauth2_scheme(request) or token
+    if not bearer:
+        raise Unauthorized("Not authenticated")
+    user = await auth.user_from_access_token(session, settings, bearer)
+    media = await files.visible_media(session, user, media_id)
+    if settings.R2_PUBLIC_URL:
+        url = files.cdn_url(
+            settings, media.storage_key, fmt=format, width=width, height=height, quality=quality
+        )
+    else:
+        url = await asyncio.to_thread(
+            request.app.state.store.presigned_get, media.storage_key, expires_in=900
+        )
+    # Short private caching: the target of a presigned redirect expires.
+    return RedirectResponse(url, status_code=302, headers={"Cache-Control": "private, max-age=300"})

@@ -1,0 +1,257 @@
+"""Generations: start (from a shot), read, list, cancel, retry; predictions."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from pydantic import BaseModel
+from temporalio.service import RPCError
+
+from api.deps import PageDep, ScopeDep, SessionDep, SettingsDep
+from core.temporal import ui_url
+from models.base import Page
+from models.generation import (
+    Generation,
+    GenerationCreate,
+    GenerationPublic,
+    GenerationStatus,
+    PredictionPublic,
+    ShootingGenerateRequest,
+    ShotGenerateRequest,
+)
+from services import app_settings, generations, looks, shootings
+from services.errors import DomainError, NotFound
+from workflows.shooting_generation import ShootingGenerationWorkflow
+from workflows.starts import shooting_generation_id, start_generation, start_shooting_generation
+from workflows.types import ShootingGenerationInput
+
+router = APIRouter(tags=["generations"])
+
+
+class WorkflowUnavailable(DomainError):
+    status_code = 503
+
+
+class BatchStarted(BaseModel):
+    workflow_id: str
+    temporal_ui_url: str | None
+    shooting_id: uuid.UUID
+    look_id: uuid.UUID | None
+
+
+class BatchStatus(BaseModel):
+    workflow_id: str
+    temporal_ui_url: str | None
+    status: str
+    total: int
+    running: int
+    completed: int
+    failed: int
+    cancelled: int
+
+
+async def _public(
+    request: Request, session: SessionDep, generation: Generation
+) -> GenerationPublic:
+    settings = request.app.state.settings
+    (public,) = await generations.publics(
+        session, [generation], ui_url=lambda wid: ui_url(settings, wid)
+    )
+    return public
+
+
+async def _start(request: Request, generation: Generation) -> None:
+    client = await request.app.state.temporal.get()
+    try:
+        await start_generation(
+            client,
+            generation_id=generation.id,
+            organization_id=generation.organization_id,
+            owner_id=generation.owner_id,
+            shooting_id=generation.shooting_id,
+            task_queue_prefix=request.app.state.settings.TASK_QUEUE_PREFIX,
+        )
+    except RPCError as error:
+        # The row is committed and stays `pending`: the reconciler schedule starts it later.
+        raise WorkflowUnavailable(f"Generation saved but could not start yet: {error}") from error
+
+
+async def _create_and_start(
+    request: Request,
+    session: SessionDep,
+    scope: ScopeDep,
+    shot_id: uuid.UUID,
+    body: ShotGenerateRequest,
+) -> GenerationPublic:
+    generation = await generations.create_for_shot(session, scope, shot_id, body)
+    await session.commit()
+    await _start(request, generation)
+    return await _public(request, session, generation)
+
+
+@router.post("/generations", status_code=202)
+async def create_generation(
+    body: GenerationCreate, request: Request, session: SessionDep, scope: ScopeDep
+) -> GenerationPublic:
+    """Start a generation for a shot; follow it on the WebSocket or GET /generations/{id}."""
+    request_body = ShotGenerateRequest.model_validate(body.model_dump(exclude={"shot_id"}))
+    return await _create_and_start(request, session, scope, body.shot_id, request_body)
+
+
+@router.post("/shots/{shot_id}/generate", status_code=202)
+async def generate_shot(
+    shot_id: uuid.UUID,
+    request: Request,
+    session: SessionDep,
+    scope: ScopeDep,
+    body: ShotGenerateRequest | None = None,
+) -> GenerationPublic:
+    """Start a generation for this shot (`num_predictions` is an alias of `batch_size`)."""
+    return await _create_and_start(request, session, scope, shot_id, body or ShotGenerateRequest())
+
+
+@router.post("/shootings/{shooting_id}/generate", status_code=202)
+async def generate_shooting(
+    shooting_id: uuid.UUID,
+    request: Request,
+    session: SessionDep,
+    scope: ScopeDep,
+    settings: SettingsDep,
+    body: ShootingGenerateRequest | None = None,
+) -> BatchStarted:
+    """Generate every shot of the shooting (or of `look_id`), a bounded number at a time."""
+    body = body or ShootingGenerateRequest()
+    await shootings.get(session, scope, shooting_id)
+    if body.look_id is not None:
+        look = await looks.get(session, scope, body.look_id)
+        if look.shooting_id != shooting_id:
+            raise NotFound("Look not found")
+    limit = await app_settings.get_value(session, settings, "max_concurrent_shot_generations")
+    batch = ShootingGenerationInput(
+        shooting_id=str(shooting_id),
+        user_id=str(scope.user_id),
+        organization_id=str(scope.organization_id) if scope.organization_id else None,
+        look_id=str(body.look_id) if body.look_id else None,
+        request=body.model_dump(mode="json", exclude={"look_id", "only_missing"}),
+        only_missing=body.only_missing,
+        max_in_flight=int(limit),
+    )
+    client = await request.app.state.temporal.get()
+    try:
+        handle = await start_shooting_generation(
+            client, batch, task_queue_prefix=settings.TASK_QUEUE_PREFIX
+        )
+    except RPCError as error:
+        raise WorkflowUnavailable(f"Could not start the batch: {error}") from error
+    return BatchStarted(
+        workflow_id=handle.id,
+        temporal_ui_url=ui_url(settings, handle.id),
+        shooting_id=shooting_id,
+        look_id=body.look_id,
+    )
+
+
+@router.get("/shootings/{shooting_id}/generate")
+async def shooting_generation_progress(
+    shooting_id: uuid.UUID,
+    request: Request,
+    session: SessionDep,
+    scope: ScopeDep,
+    settings: SettingsDep,
+    look_id: uuid.UUID | None = None,
+) -> BatchStatus:
+    """Progress of the shooting's latest batch, read from its workflow."""
+    await shootings.get(session, scope, shooting_id)
+    workflow_id = shooting_generation_id(shooting_id, look_id)
+    client = await request.app.state.temporal.get()
+    handle = client.get_workflow_handle(workflow_id)
+    try:
+        description = await handle.describe()
+        progress = await handle.query(ShootingGenerationWorkflow.progress)
+    except RPCError as error:
+        raise NotFound("No batch generation for this shooting") from error
+    return BatchStatus(
+        workflow_id=workflow_id,
+        temporal_ui_url=ui_url(settings, workflow_id),
+        status=description.status.name.lower() if description.status else "unknown",
+        **vars(progress),
+    )
+
+
+@router.get("/generations/")
+async def list_generations(
+    request: Request,
+    session: SessionDep,
+    scope: ScopeDep,
+    page: PageDep,
+    shot_id: uuid.UUID | None = None,
+    shooting_id: uuid.UUID | None = None,
+    status: GenerationStatus | None = None,
+) -> Page[GenerationPublic]:
+    rows, count = await generations.list_(
+        session,
+        scope,
+        skip=page.skip,
+        limit=page.limit,
+        shot_id=shot_id,
+        shooting_id=shooting_id,
+        status=status,
+    )
+    settings = request.app.state.settings
+    data = await generations.publics(session, rows, ui_url=lambda wid: ui_url(settings, wid))
+    return Page(data=data, count=count)
+
+
+@router.get("/generations/{generation_id}")
+async def read_generation(
+    generation_id: uuid.UUID, request: Request, session: SessionDep, scope: ScopeDep
+) -> GenerationPublic:
+    return await _public(request, session, await generations.get(session, scope, generation_id))
+
+
+@router.post("/generations/{generation_id}/cancel", status_code=202)
+async def cancel_generation(
+    generation_id: uuid.UUID, request: Request, session: SessionDep, scope: ScopeDep
+) -> GenerationPublic:
+    """Ask the workflow to cancel; it cancels the compute task and ends `cancelled`."""
+    generation = await generations.get(session, scope, generation_id)
+    generations.ensure_cancellable(generation)
+    client = await request.app.state.temporal.get()
+    try:
+        await client.get_workflow_handle(generations.workflow_id(generation.id)).cancel()
+    except RPCError as error:
+        raise WorkflowUnavailable(f"Could not reach the generation's workflow: {error}") from error
+    return await _public(request, session, generation)
+
+
+@router.post("/generations/{generation_id}/retry", status_code=202)
+async def retry_generation(
+    generation_id: uuid.UUID, request: Request, session: SessionDep, scope: ScopeDep
+) -> GenerationPublic:
+    """Run a failed or cancelled generation again, as its next attempt."""
+    generation = await generations.get(session, scope, generation_id)
+    await generations.prepare_retry(session, generation)
+    await session.commit()
+    await _start(request, generation)
+    return await _public(request, session, generation)
+
+
+@router.get("/predictions/")
+async def list_predictions(
+    session: SessionDep,
+    scope: ScopeDep,
+    page: PageDep,
+    shot_id: Annotated[uuid.UUID | None, Query()] = None,
+    generation_id: Annotated[uuid.UUID | None, Query()] = None,
+) -> Page[PredictionPublic]:
+    rows, count = await generations.list_predictions(
+        session,
+        scope,
+        skip=page.skip,
+        limit=page.limit,
+        shot_id=shot_id,
+        generation_id=generation_id,
+    )
+    return Page(data=[generations.prediction_public(p) for p in rows], count=count)

@@ -1,0 +1,263 @@
+"""`GET /api/v1/ws`: the real-time socket (DESIGN §7).
+
+Protocol: authenticate with `?token=` or a first message `{"type": "auth", "token": ...}`
+(within AUTH_TIMEOUT_SECONDS); the server answers `auth.success` or `auth.error` + close 1008.
+Then the events of the user's own scope and of its organizations (memberships read at
+connect), optionally preceded by those missed since `last_event_id`, in id order, without gap
+or duplicate. `{"type": "ping"}` is answered with `{"type": "pong"}`. Close codes: 1008 auth
+failed or token expired, 1013 too slow (or events unavailable), 1012 server restarting, 1001
+lifetime reached; reconnect with the last id received to lose nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from typing import Any
+
+from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+from pydantic import ValidationError
+from redis.exceptions import RedisError
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.websockets import WebSocketState
+
+from core import events
+from core.events import EventHub, Resync, Subscription
+from core.security import InvalidTokenError, decode_token
+from models.events import (
+    AuthClientMessage,
+    AuthErrorMessage,
+    AuthSuccessMessage,
+    PingClientMessage,
+    PongMessage,
+    ResyncMessage,
+    client_message_adapter,
+)
+from models.organization import Membership
+from services import auth
+from services.errors import Unauthorized
+
+log = logging.getLogger(__name__)
+
+# Settings (module constants until core/config.py grows them; see the report).
+AUTH_TIMEOUT_SECONDS = 5.0  # how long an unauthenticated socket may wait for its auth message
+MAX_CONNECTION_SECONDS: float | None = None  # optional cap on a socket's lifetime
+CLOSE_AT_TOKEN_EXPIRY = True  # a socket lives no longer than its access token
+CLOSE_TIMEOUT_SECONDS = 5.0  # a close that cannot be sent (client not reading) is abandoned
+
+POLICY_VIOLATION = 1008
+GOING_AWAY = 1001
+SERVICE_RESTART = 1012
+TRY_AGAIN_LATER = 1013
+
+router = APIRouter(tags=["realtime"])
+
+
+class Gauge:
+    """A process-local gauge (metrics export comes later)."""
+
+    def __init__(self) -> None:
+        self.value = 0
+
+    def inc(self) -> None:
+        self.value += 1
+
+    def dec(self) -> None:
+        self.value -= 1
+
+
+live_connections = Gauge()  # accepted sockets
+streaming_connections = Gauge()  # authenticated sockets receiving events
+
+
+class _Refused(Exception):
+    def __init__(self, error: str) -> None:
+        super().__init__(error)
+        self.error = error
+
+
+@router.websocket("/ws")
+async def event_socket(
+    websocket: WebSocket, token: str | None = None, last_event_id: str | None = None
+) -> None:
+    await websocket.accept()
+    live_connections.inc()
+    try:
+        await _serve(websocket, token, last_event_id)
+    except WebSocketDisconnect:
+        pass
+    finally:
+        live_connections.dec()
+
+
+async def _serve(websocket: WebSocket, token: str | None, last_event_id: str | None) -> None:
+    state = websocket.app.state
+    try:
+        if token is None:
+            first = await _first_message(websocket)
+            token, last_event_id = first.token, first.last_event_id or last_event_id
+        user_id, organization_ids = await _authenticate(state, token)
+        deadline = _deadline(state, token)
+    except _Refused as refused:
+        await websocket.send_text(AuthErrorMessage(error=refused.error).model_dump_json())
+        await _close(websocket, POLICY_VIOLATION, refused.error)
+        return
+
+    hub: EventHub = state.event_hub
+    scopes = [events.user_scope(user_id), *(events.org_scope(o) for o in organization_ids)]
+    try:
+        subscription = await hub.subscribe(scopes, after_id=last_event_id)
+    except RedisError:
+        log.warning("websocket: cannot subscribe, Redis unavailable", exc_info=True)
+        await _close(websocket, TRY_AGAIN_LATER, "events unavailable, retry later")
+        return
+    streaming_connections.inc()
+    try:
+        success = AuthSuccessMessage(
+            user_id=user_id,
+            organization_ids=organization_ids,
+            context={"last_event_id": subscription.start_id},
+        )
+        await websocket.send_text(success.model_dump_json())
+        await _stream(websocket, subscription, deadline)
+    finally:
+        streaming_connections.dec()
+        hub.unsubscribe(subscription)
+
+
+async def _first_message(websocket: WebSocket) -> AuthClientMessage:
+    try:
+        async with asyncio.timeout(AUTH_TIMEOUT_SECONDS):
+            raw = await _receive_text(websocket)
+    except TimeoutError as exc:
+        raise _Refused("Authentication timed out") from exc
+    if raw is None:
+        raise WebSocketDisconnect()
+    try:
+        message = client_message_adapter.validate_json(raw)
+    except ValidationError as exc:
+        raise _Refused("Expected an auth message") from exc
+    if not isinstance(message, AuthClientMessage):
+        raise _Refused("Expected an auth message")
+    return message
+
+
+async def _authenticate(state: Any, token: str) -> tuple[uuid.UUID, list[uuid.UUID]]:
+    """The user and its organizations; the session is closed before any event flows."""
+    async with state.sessionmaker() as session:
+        try:
+            user = await auth.user_from_access_token(session, state.settings, token)
+        except Unauthorized as exc:
+            raise _Refused(str(exc.detail)) from exc
+        return user.id, await _organization_ids(session, user.id)
+
+
+async def _organization_ids(session: AsyncSession, user_id: uuid.UUID) -> list[uuid.UUID]:
+    # Belongs in services/organizations.py (only services query); see the report.
+    rows = await session.scalars(
+        select(Membership.organization_id)
+        .where(Membership.user_id == user_id)
+        .order_by(Membership.organization_id)
+    )
+    return list(rows)
+
+
+def _deadline(state: Any, token: str) -> tuple[float, int, str] | None:
+    """(monotonic time, close code, reason) at which the socket is closed, if any."""
+    limits: list[tuple[float, int, str]] = []
+    if MAX_CONNECTION_SECONDS is not None:
+        limits.append((MAX_CONNECTION_SECONDS, GOING_AWAY, "connection lifetime reached"))
+    if CLOSE_AT_TOKEN_EXPIRY:
+        try:
+            expires = decode_token(state.settings, token, token_type="access")["exp"]
+        except InvalidTokenError as exc:
+            raise _Refused(auth.INVALID_CREDENTIALS) from exc
+        limits.append((expires - time.time(), POLICY_VIOLATION, "access token expired"))
+    if not limits:
+        return None
+    seconds, code, reason = min(limits)
+    return time.monotonic() + max(seconds, 0.0), code, reason
+
+
+async def _stream(
+    websocket: WebSocket, subscription: Subscription, deadline: tuple[float, int, str] | None
+) -> None:
+    # One writer at a time: events and pongs come from two tasks.
+    send_lock = asyncio.Lock()
+
+    async def send(text: str) -> None:
+        async with send_lock:
+            await websocket.send_text(text)
+
+    async def pump() -> None:
+        while True:
+            item = await subscription.get()
+            if isinstance(item, Resync):
+                await send(ResyncMessage(reason=item.reason).model_dump_json())
+            else:
+                await send(item.data)
+
+    async def answer() -> None:
+        while (raw := await _receive_text(websocket)) is not None:
+            with contextlib.suppress(ValidationError):
+                if isinstance(client_message_adapter.validate_json(raw), PingClientMessage):
+                    await send(PongMessage().model_dump_json())
+            # Anything else (a second auth, garbage) is ignored: it changes nothing.
+
+    tasks = {
+        asyncio.create_task(pump(), name="ws-pump"),
+        asyncio.create_task(answer(), name="ws-answer"),
+        # The pump may be stuck in a send to a client that does not read; the overflow must
+        # still close the socket.
+        asyncio.create_task(subscription.wait_closed(), name="ws-closed"),
+    }
+    timeout = None if deadline is None else max(deadline[0] - time.monotonic(), 0.0)
+    try:
+        done, _ = await asyncio.wait(tasks, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        await _cancel(tasks)
+
+    if subscription.closed:
+        if subscription.overflowed:
+            code, reason = TRY_AGAIN_LATER, "too slow: events were not read in time"
+        else:
+            code, reason = SERVICE_RESTART, "server restarting"
+        await _close(websocket, code, reason)
+    elif not done and deadline is not None:
+        await _close(websocket, deadline[1], deadline[2])
+    # Otherwise the client left (or a send failed because it did).
+
+
+async def _cancel(tasks: set[asyncio.Task[Any]]) -> None:
+    """Cancel and reap; cancels again while any survives (Python 3.11's wait_for, used by
+    some I/O libraries, can swallow a cancellation that races with completion)."""
+    while pending := {task for task in tasks if not task.done()}:
+        for task in pending:
+            task.cancel()
+        await asyncio.wait(pending, timeout=0.5)
+    for task in tasks:
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            # A failed send (the client left) or a closed subscription; nothing to recover.
+            log.debug("websocket: %s ended with %r", task.get_name(), exc)
+
+
+async def _receive_text(websocket: WebSocket) -> str | None:
+    """The next text (or bytes, decoded) message; None once the client is gone."""
+    message = await websocket.receive()
+    if message["type"] == "websocket.disconnect":
+        return None
+    if message.get("text") is not None:
+        return message["text"]
+    return (message.get("bytes") or b"").decode(errors="replace")
+
+
+async def _close(websocket: WebSocket, code: int, reason: str) -> None:
+    if websocket.application_state == WebSocketState.DISCONNECTED:
+        return
+    with contextlib.suppress(Exception):
+        async with asyncio.timeout(CLOSE_TIMEOUT_SECONDS):
+            await websocket.close(code=code, reason=reason[:120])

@@ -1,0 +1,55 @@
+"""Which media a user may fetch, and where its bytes are served from."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.config import Settings
+from models.media import MediaResource
+from models.organization import Membership
+from models.user import User
+from services.errors import NotFound
+
+
+async def visible_media(session: AsyncSession, user: User, media_id: uuid.UUID) -> MediaResource:
+    """Media of the user's organizations or its personal media; 404 otherwise."""
+    query = select(MediaResource).where(MediaResource.id == media_id)
+    if not user.is_superuser:
+        member_of = select(Membership.organization_id).where(Membership.user_id == user.id)
+        query = query.where(
+            or_(
+                MediaResource.organization_id.in_(member_of),
+                (MediaResource.organization_id.is_(None)) & (MediaResource.owner_id == user.id),
+            )
+        )
+    row = await session.scalar(query)
+    if row is None:
+        raise NotFound("File not found")
+    return row
+
+
+def cdn_url(
+    settings: Settings,
+    key: str,
+    *,
+    fmt: str | None = None,
+    width: int | None = None,
+    height: int | None = None,
+    quality: int | None = None,
+) -> str:
+    """The CDN URL of a key; with Cloudflare Image Transformations the options become
+    a `/cdn-cgi/image/<options>/` prefix."""
+    assert settings.R2_PUBLIC_URL
+    base = settings.R2_PUBLIC_URL.rstrip("/")
+    options = {
+        k: v
+        for k, v in (("format", fmt), ("width", width), ("height", height), ("quality", quality))
+        if v is not None
+    }
+    if options and settings.CLOUDFLARE_IMAGE_TRANSFORMATIONS_ENABLED:
+        joined = ",".join(f"{k}={v}" for k, v in options.items())
+        return f"{base}/cdn-cgi/image/{joined}/{key}"
+    return f"{base}/{key}"

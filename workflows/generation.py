@@ -1,0 +1,317 @@
+"""GenerationWorkflow: one generation from submission to reviewed-ready images.
+
+mark processing → submit the compute task → wait for its events (signals) with a polling
+fallback and an overall deadline → fetch the result → store outputs as media → record
+predictions → (AGENTIC: evaluate, retry below the threshold, keep the best) → a new shot
+revision → completed. Failures end `failed`; a cancel request cancels the compute task and
+ends `cancelled`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.generation import GenerationActivities
+    from core.temporal import STATUS
+    from workflows.types import (
+        CompleteInput,
+        ComputeEvent,
+        FinishInput,
+        GenerationInput,
+        GenerationPlan,
+        GenerationProgress,
+        ProgressInput,
+        RecordTryInput,
+        StoreOutputsInput,
+        SubmitTaskInput,
+        TaskOutput,
+        TaskSnapshot,
+    )
+
+TERMINAL = frozenset({"completed", "failed", "cancelled"})
+SHORT = timedelta(seconds=30)
+RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30))
+# How much progress must accumulate before it is written to the database and the socket.
+PROGRESS_STEP = 0.25
+
+
+class GenerationFailed(Exception):
+    def __init__(self, message: str, category: str) -> None:
+        super().__init__(message)
+        self.message = message
+        self.category = category
+
+
+@workflow.defn(name="GenerationWorkflow")
+class GenerationWorkflow:
+    def __init__(self) -> None:
+        self._status = "pending"
+        self._progress = 0.0
+        self._reported_progress = 0.0
+        self._try = 0
+        self._task_id: str | None = None
+        self._best_score: float | None = None
+        self._terminal: dict[str, TaskSnapshot] = {}
+        self._task_progress: dict[str, float] = {}
+
+    # -- messages ------------------------------------------------------------------------
+
+    @workflow.signal(name="compute_event")
+    def compute_event(self, event: ComputeEvent) -> None:
+        """Events are hints: duplicates and reordering change nothing; a terminal state is
+        kept for the task it names and confirmed by fetching the result."""
+        if event.status in TERMINAL or event.event_type in (
+            "task.completed",
+            "task.failed",
+            "task.cancelled",
+        ):
+            status = event.status or event.event_type.removeprefix("task.")
+            self._terminal.setdefault(
+                event.task_id,
+                TaskSnapshot(
+                    task_id=event.task_id,
+                    status=status,
+                    progress=1.0 if status == "completed" else self._progress,
+                    error_message=event.error_message,
+                    error_category=event.error_category,
+                ),
+            )
+        elif event.progress is not None:
+            previous = self._task_progress.get(event.task_id, 0.0)
+            self._task_progress[event.task_id] = max(previous, event.progress)
+
+    @workflow.query(name="progress")
+    def progress(self) -> GenerationProgress:
+        return GenerationProgress(
+            status=self._status,
+            progress=self._progress,
+            try_number=self._try,
+            task_id=self._task_id,
+            best_score=self._best_score,
+        )
+
+    # -- the process -----------------------------------------------------------------------
+
+    @workflow.run
+    async def run(self, data: GenerationInput) -> str:
+        plan: GenerationPlan = await workflow.execute_activity_method(
+            GenerationActivities.mark_processing,
+            data,
+            start_to_close_timeout=SHORT,
+            retry_policy=RETRY,
+        )
+        if plan.already_finished:
+            return "already_finished"
+        self._set_status("processing")
+        deadline = workflow.now() + timedelta(seconds=plan.deadline_seconds)
+        try:
+            await self._generate(plan, deadline)
+        except asyncio.CancelledError:
+            # Cleanup must run although the workflow is being cancelled.
+            await self._finish(plan, "cancelled", "Cancelled by request", "cancelled")
+            raise
+        except GenerationFailed as failure:
+            await self._finish(plan, "failed", failure.message, failure.category)
+            return "failed"
+        self._set_status("completed")
+        return "completed"
+
+    async def _generate(self, plan: GenerationPlan, deadline: datetime) -> None:
+        tries = plan.max_attempts if plan.generation_type == "AGENTIC" else 1
+        best_try, best_score = 0, -1.0
+        for try_number in range(1, tries + 1):
+            self._try = try_number
+            output = await self._run_task(plan, "generation", try_number, deadline)
+            if not output.images:
+                raise GenerationFailed("Compute returned no images", "empty_result")
+            stored = await workflow.execute_activity_method(
+                GenerationActivities.store_outputs,
+                StoreOutputsInput(
+                    generation_id=plan.generation_id,
+                    organization_id=plan.organization_id,
+                    owner_id=plan.owner_id,
+                    images=output.images,
+                ),
+                start_to_close_timeout=timedelta(minutes=5),
+                heartbeat_timeout=timedelta(seconds=60),
+                retry_policy=RETRY,
+            )
+            score = None
+            if plan.generation_type == "AGENTIC":
+                evaluation = await self._run_task(
+                    plan,
+                    "evaluation",
+                    try_number,
+                    deadline,
+                    inputs={"image_urls": [i.url for i in output.images]},
+                )
+                score = evaluation.score if evaluation.score is not None else 0.0
+            await workflow.execute_activity_method(
+                GenerationActivities.record_try,
+                RecordTryInput(
+                    generation_id=plan.generation_id,
+                    try_number=try_number,
+                    task_id=self._task_id or "",
+                    outputs=stored,
+                    score=score,
+                ),
+                start_to_close_timeout=SHORT,
+                retry_policy=RETRY,
+            )
+            if score is None or score > best_score:
+                best_try, best_score = try_number, score if score is not None else 0.0
+                self._best_score = score
+            if score is None or score >= plan.min_confidence_score:
+                break
+        await workflow.execute_activity_method(
+            GenerationActivities.complete_generation,
+            CompleteInput(
+                generation_id=plan.generation_id,
+                best_try=best_try,
+                best_score=self._best_score,
+            ),
+            start_to_close_timeout=SHORT,
+            retry_policy=RETRY,
+        )
+        self._progress = 1.0
+
+    async def _run_task(
+        self,
+        plan: GenerationPlan,
+        task_type: str,
+        try_number: int,
+        deadline: datetime,
+        inputs: dict | None = None,
+    ) -> TaskOutput:
+        """Submit one compute task, wait for it to end, and return its output."""
+        submit = SubmitTaskInput(
+            generation_id=plan.generation_id,
+            task_type=task_type,
+            idempotency_key=f"{plan.generation_id}:{plan.attempt}:{try_number}:{task_type}",
+            try_number=try_number,
+            inputs=inputs if inputs is not None else plan.inputs,
+            num_outputs=plan.num_outputs if task_type == "generation" else 1,
+            width=plan.width,
+            height=plan.height,
+            format=plan.format,
+            sim=plan.sim,
+        )
+        try:
+            task_id: str = await workflow.execute_activity_method(
+                GenerationActivities.submit_task,
+                submit,
+                start_to_close_timeout=SHORT,
+                retry_policy=RETRY,
+            )
+        except ActivityError as error:
+            raise GenerationFailed(_cause_message(error), "submission_error") from error
+        self._task_id = task_id
+        try:
+            snapshot = await self._wait_for(task_id, plan, deadline)
+        except asyncio.CancelledError:
+            await self._cancel_task(task_id)
+            raise
+        if snapshot.status != "completed":
+            raise GenerationFailed(
+                snapshot.error_message or f"Compute task {snapshot.status}",
+                snapshot.error_category or f"compute_{snapshot.status}",
+            )
+        return await workflow.execute_activity_method(
+            GenerationActivities.fetch_result,
+            task_id,
+            start_to_close_timeout=SHORT,
+            retry_policy=RETRY,
+        )
+
+    async def _wait_for(
+        self, task_id: str, plan: GenerationPlan, deadline: datetime
+    ) -> TaskSnapshot:
+        """Until the task ends: signals first, a status poll whenever they go quiet."""
+        poll_every = timedelta(seconds=plan.poll_interval_seconds)
+        while task_id not in self._terminal:
+            remaining = deadline - workflow.now()
+            if remaining <= timedelta(0):
+                await self._cancel_task(task_id)
+                raise GenerationFailed(
+                    f"No result within {plan.deadline_seconds}s", "deadline_exceeded"
+                )
+            try:
+                await workflow.wait_condition(
+                    lambda: (
+                        task_id in self._terminal
+                        or self._overall(plan, task_id) - self._reported_progress >= PROGRESS_STEP
+                    ),
+                    timeout=min(poll_every, remaining),
+                )
+            except TimeoutError:
+                snapshot: TaskSnapshot = await workflow.execute_activity_method(
+                    GenerationActivities.poll_task,
+                    task_id,
+                    start_to_close_timeout=SHORT,
+                    retry_policy=RETRY,
+                )
+                if snapshot.status in TERMINAL:
+                    self._terminal.setdefault(task_id, snapshot)
+                else:
+                    self._task_progress[task_id] = max(
+                        self._task_progress.get(task_id, 0.0), snapshot.progress
+                    )
+            await self._report_progress(plan, task_id)
+        return self._terminal[task_id]
+
+    def _overall(self, plan: GenerationPlan, task_id: str) -> float:
+        """Finished tries plus the running task's share, capped below 1 until done."""
+        tries = plan.max_attempts if plan.generation_type == "AGENTIC" else 1
+        task_progress = self._task_progress.get(task_id, 0.0)
+        return max(self._progress, min(0.99, ((self._try - 1) + task_progress) / tries))
+
+    async def _report_progress(self, plan: GenerationPlan, task_id: str) -> None:
+        self._progress = self._overall(plan, task_id)
+        if self._progress - self._reported_progress < PROGRESS_STEP:
+            return
+        self._reported_progress = self._progress
+        await workflow.execute_activity_method(
+            GenerationActivities.record_progress,
+            ProgressInput(generation_id=plan.generation_id, progress=round(self._progress, 3)),
+            start_to_close_timeout=SHORT,
+            retry_policy=RETRY,
+        )
+
+    async def _cancel_task(self, task_id: str) -> None:
+        await workflow.execute_activity_method(
+            GenerationActivities.cancel_task,
+            task_id,
+            start_to_close_timeout=SHORT,
+            retry_policy=RetryPolicy(maximum_attempts=5),
+        )
+
+    async def _finish(self, plan: GenerationPlan, status: str, message: str, category: str) -> None:
+        self._set_status(status)
+        await workflow.execute_activity_method(
+            GenerationActivities.finish_generation,
+            FinishInput(
+                generation_id=plan.generation_id,
+                status=status,
+                error_message=message,
+                error_category=category,
+            ),
+            start_to_close_timeout=SHORT,
+            retry_policy=RETRY,
+        )
+
+    def _set_status(self, status: str) -> None:
+        self._status = status
+        workflow.upsert_search_attributes([STATUS.value_set(status)])
+
+
+def _cause_message(error: ActivityError) -> str:
+    cause = error.cause
+    if isinstance(cause, ApplicationError):
+        return cause.message
+    return str(cause or error)

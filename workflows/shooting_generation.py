@@ -1,0 +1,85 @@
+"""ShootingGenerationWorkflow: generate every shot of a shooting (or of one look) as child
+GenerationWorkflows, with a bounded number in flight; cancelling it cancels the children."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.common import Priority, RetryPolicy, SearchAttributePair
+from temporalio.exceptions import ChildWorkflowError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.generation import GenerationActivities
+    from core.temporal import ENTITY_ID, ENTITY_TYPE, STATUS
+    from workflows.generation import GenerationWorkflow
+    from workflows.types import (
+        BatchProgress,
+        GenerationInput,
+        PlanBatchInput,
+        PlannedGeneration,
+        ShootingGenerationInput,
+    )
+
+# DESIGN §5: children of a batch run behind interactive generations (priority 1).
+BATCH_CHILD_PRIORITY = 3
+
+
+@workflow.defn(name="ShootingGenerationWorkflow")
+class ShootingGenerationWorkflow:
+    def __init__(self) -> None:
+        self._progress = BatchProgress()
+
+    @workflow.query(name="progress")
+    def progress(self) -> BatchProgress:
+        return self._progress
+
+    @workflow.run
+    async def run(self, batch: ShootingGenerationInput) -> BatchProgress:
+        planned: list[PlannedGeneration] = await workflow.execute_activity_method(
+            GenerationActivities.plan_batch,
+            PlanBatchInput(batch=batch, run_id=workflow.info().run_id),
+            start_to_close_timeout=timedelta(minutes=2),
+            retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=30)),
+        )
+        self._progress.total = len(planned)
+        queue = list(planned)
+        running: set[asyncio.Task[None]] = set()
+        limit = max(1, batch.max_in_flight)
+        while queue or running:
+            while queue and len(running) < limit:
+                running.add(asyncio.create_task(self._generate(batch, queue.pop(0))))
+            self._progress.running = len(running)
+            _done, running = await workflow.wait(running, return_when=asyncio.FIRST_COMPLETED)
+        self._progress.running = 0
+        workflow.upsert_search_attributes([STATUS.value_set("completed")])
+        return self._progress
+
+    async def _generate(self, batch: ShootingGenerationInput, item: PlannedGeneration) -> None:
+        try:
+            outcome = await workflow.execute_child_workflow(
+                GenerationWorkflow.run,
+                GenerationInput(generation_id=item.generation_id),
+                id=f"generation-{item.generation_id}",
+                priority=Priority(
+                    priority_key=BATCH_CHILD_PRIORITY,
+                    fairness_key=_fairness_key(batch),
+                ),
+                search_attributes=workflow.info().typed_search_attributes.updated(
+                    SearchAttributePair(ENTITY_ID, item.generation_id),
+                    SearchAttributePair(ENTITY_TYPE, "generation"),
+                    SearchAttributePair(STATUS, "pending"),
+                ),
+            )
+        except ChildWorkflowError:
+            self._progress.cancelled += 1  # the child was cancelled (or terminated)
+            return
+        if outcome == "failed":
+            self._progress.failed += 1
+        else:
+            self._progress.completed += 1
+
+
+def _fairness_key(batch: ShootingGenerationInput) -> str:
+    return f"org:{batch.organization_id}" if batch.organization_id else f"user:{batch.user_id}"
