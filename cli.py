@@ -105,6 +105,24 @@ def dev(
             api_port = chosen
         env["API_PORT"] = str(api_port)
         api_url = f"http://127.0.0.1:{api_port}"
+        if not os.environ.get("COMPUTE_SERVER_API_URL"):
+            # The reference Compute Server stands in for the real, external one.
+            sim_port = 9000 if _port_free(9000) else _free_port()
+            env["COMPUTE_SERVER_API_URL"] = f"http://127.0.0.1:{sim_port}"
+            supervisor.add(
+                "compute",
+                [
+                    sys.executable,
+                    "-m",
+                    "compute_sim",
+                    "--port",
+                    str(sim_port),
+                    "--log-level",
+                    "warning",
+                ],
+                env=env,
+                cwd=ROOT,
+            )
         uvicorn = [sys.executable, "-m", "uvicorn", "api.main:app"]
         supervisor.add(
             "api", [*uvicorn, "--host", "127.0.0.1", "--port", str(api_port)], env=env, cwd=ROOT
@@ -114,7 +132,13 @@ def dev(
         healthy = _wait_http(f"{api_url}/api/v1/utils/health-check/", timeout=60)
         stack_json = stack.write_stack_json()
         info = json.loads(stack_json.read_text())
-        info["env"].update({"API_URL": api_url, "API_PORT": str(api_port)})
+        info["env"].update(
+            {
+                "API_URL": api_url,
+                "API_PORT": str(api_port),
+                "COMPUTE_SERVER_API_URL": env["COMPUTE_SERVER_API_URL"],
+            }
+        )
         stack_json.write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")
         _print_banner(env, api_url, healthy, time.monotonic() - began, stack_json)
         supervisor.run_forever()
@@ -160,6 +184,7 @@ def _print_banner(
         f"  Health        {api_url}/api/v1/utils/system-health-check",
         f"  Temporal UI   {env.get('TEMPORAL_UI_URL') or '(external Temporal)'}",
         f"  S3 endpoint   {env.get('R2_ENDPOINT_URL')}  bucket {env.get('R2_BUCKET_NAME')}",
+        f"  Compute       {env.get('COMPUTE_SERVER_API_URL')}",
         f"  Postgres      {env.get('DATABASE_URL')}",
         f"  Login         {env.get('FIRST_SUPERUSER', 'admin@example.com')} / "
         f"{env.get('FIRST_SUPERUSER_PASSWORD', DEV_SUPERUSER_PASSWORD)}",

@@ -21,8 +21,6 @@ from typing import Any
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from pydantic import ValidationError
 from redis.exceptions import RedisError
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.websockets import WebSocketState
 
 from core import events
@@ -37,8 +35,7 @@ from models.events import (
     ResyncMessage,
     client_message_adapter,
 )
-from models.organization import Membership
-from services import auth
+from services import auth, organizations
 from services.errors import Unauthorized
 
 log = logging.getLogger(__name__)
@@ -153,17 +150,7 @@ async def _authenticate(state: Any, token: str) -> tuple[uuid.UUID, list[uuid.UU
             user = await auth.user_from_access_token(session, state.settings, token)
         except Unauthorized as exc:
             raise _Refused(str(exc.detail)) from exc
-        return user.id, await _organization_ids(session, user.id)
-
-
-async def _organization_ids(session: AsyncSession, user_id: uuid.UUID) -> list[uuid.UUID]:
-    # Belongs in services/organizations.py (only services query); see the report.
-    rows = await session.scalars(
-        select(Membership.organization_id)
-        .where(Membership.user_id == user_id)
-        .order_by(Membership.organization_id)
-    )
-    return list(rows)
+        return user.id, await organizations.organization_ids_of(session, user.id)
 
 
 def _deadline(state: Any, token: str) -> tuple[float, int, str] | None:

@@ -198,3 +198,13 @@ async def remove_member(
         if await _owner_count(session, organization_id) <= 1:
             raise BadRequest("An organization needs at least one owner")
     await session.delete(member)
+
+
+async def organization_ids_of(session: AsyncSession, user_id: uuid.UUID) -> list[uuid.UUID]:
+    """Ids of every organization the user belongs to."""
+    rows = await session.scalars(
+        select(Membership.organization_id)
+        .where(Membership.user_id == user_id)
+        .order_by(Membership.organization_id)
+    )
+    return list(rows)

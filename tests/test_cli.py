@@ -67,11 +67,18 @@ def test_dev_starts_healthy_and_ctrl_c_stops_everything(tmp_path: Path) -> None:
             time.sleep(0.2)
         assert healthy, "sartiq dev never answered its health check"
 
-        system = httpx.get(f"http://127.0.0.1:{port}/api/v1/utils/system-health-check", timeout=10)
-        checks = {c["name"]: c["status"] for c in system.json()["checks"]}
-        assert checks["temporal"] == "ok", system.json()
-        assert checks["database"] == checks["redis"] == checks["object_store"] == "ok"
-        assert checks["temporal"] == "ok"
+        # every dependency, compute_sim included, reports ok (the simulator may start last)
+        checks: dict[str, str] = {}
+        until = time.monotonic() + 30
+        while time.monotonic() < until:
+            system = httpx.get(
+                f"http://127.0.0.1:{port}/api/v1/utils/system-health-check", timeout=10
+            ).json()
+            checks = {c["name"]: c["status"] for c in system["checks"]}
+            if set(checks.values()) == {"ok"}:
+                break
+            time.sleep(0.5)
+        assert set(checks.values()) == {"ok"}, checks
 
         printed = subprocess.run(
             [sys.executable, str(ROOT / "cli.py"), "env", "--state-dir", str(state)],
