@@ -9,14 +9,16 @@ import httpx
 from fastapi import FastAPI
 from PIL import Image
 from sqlalchemy import func, select
+from temporalio.client import Client
 
 from models.media import MediaResource, MediaResourceAttachment
 from tests.generation.conftest import make_shot, wait_status
 from tests.helpers import Api, UserHandle
+from tests.workflows.conftest import record_history
 
 
 async def test_generate_shot_completes_with_predictions_and_revision(
-    api: Api, user: UserHandle, worker: dict[str, Any], app: FastAPI
+    api: Api, user: UserHandle, worker: dict[str, Any], app: FastAPI, temporal: Client
 ) -> None:
     world = await make_shot(api, user)
     org, shot_id = world["org"], world["shot_ids"][0]
@@ -34,6 +36,9 @@ async def test_generate_shot_completes_with_predictions_and_revision(
     done = await wait_status(api, user, org, started["id"], {"completed", "failed"})
     assert done["status"] == "completed", done
     assert done["progress"] == 1.0
+    handle = temporal.get_workflow_handle(started["workflow_id"])
+    assert await handle.result() == "completed"
+    await record_history(handle, "generation_base_completed")
     predictions = done["predictions"]
     assert len(predictions) == 2
     assert len({p["seed"] for p in predictions}) == 2
@@ -71,7 +76,7 @@ async def test_generate_shot_completes_with_predictions_and_revision(
 
 
 async def test_compute_failure_ends_failed_with_the_error(
-    api: Api, user: UserHandle, worker: dict[str, Any]
+    api: Api, user: UserHandle, worker: dict[str, Any], temporal: Client
 ) -> None:
     world = await make_shot(api, user)
     org = world["org"]
@@ -89,6 +94,9 @@ async def test_compute_failure_ends_failed_with_the_error(
     assert done["status"] == "failed"
     assert done["error_message"] == "model exploded"
     assert done["error_category"] == "provider_error"
+    handle = temporal.get_workflow_handle(done["workflow_id"])
+    assert await handle.result() == "failed"
+    await record_history(handle, "generation_base_failed")
 
 
 async def test_another_organization_gets_404_on_the_generation(
