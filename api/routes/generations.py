@@ -10,6 +10,7 @@ from pydantic import BaseModel
 from temporalio.service import RPCError
 
 from api.deps import PageDep, ScopeDep, SessionDep, SettingsDep
+from core import events
 from core.temporal import ui_url
 from models.base import Page
 from models.generation import (
@@ -78,6 +79,18 @@ async def _start(request: Request, generation: Generation) -> None:
         raise WorkflowUnavailable(f"Generation saved but could not start yet: {error}") from error
 
 
+async def _announce(request: Request, public: GenerationPublic, kind: str) -> None:
+    """generation.<kind> on the owner's scope (the worker announces later changes)."""
+    await events.publish(
+        request.app.state.redis,
+        type=f"generation.{kind}",
+        payload=public.model_dump(mode="json"),
+        organization_id=public.organization_id,
+        user_id=public.owner_id,
+        dedupe_key=f"generation:{public.id}:{public.attempt}:{kind}",
+    )
+
+
 async def _create_and_start(
     request: Request,
     session: SessionDep,
@@ -87,6 +100,7 @@ async def _create_and_start(
 ) -> GenerationPublic:
     generation = await generations.create_for_shot(session, scope, shot_id, body)
     await session.commit()
+    await _announce(request, await _public(request, session, generation), "created")
     await _start(request, generation)
     return await _public(request, session, generation)
 
@@ -234,6 +248,7 @@ async def retry_generation(
     generation = await generations.get(session, scope, generation_id)
     await generations.prepare_retry(session, generation)
     await session.commit()
+    await _announce(request, await _public(request, session, generation), "updated")
     await _start(request, generation)
     return await _public(request, session, generation)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from io import BytesIO
 from typing import Any
 
@@ -15,6 +16,7 @@ from models.media import MediaResource, MediaResourceAttachment
 from tests.generation.conftest import make_shot, wait_status
 from tests.helpers import Api, UserHandle
 from tests.workflows.conftest import record_history
+from workflows.starts import start_generation
 
 
 async def test_generate_shot_completes_with_predictions_and_revision(
@@ -113,3 +115,40 @@ async def test_another_organization_gets_404_on_the_generation(
             await api.get(f"/generations/{generation_id}", as_=other_user, params=params)
         ).status_code == 404
     await wait_status(api, user, org, generation_id, {"completed"})
+
+
+async def test_starting_the_same_generation_twice_runs_it_once(
+    api: Api, user: UserHandle, worker: dict[str, Any], temporal: Client
+) -> None:
+    world = await make_shot(api, user)
+    org = world["org"]
+    r = await api.post(
+        f"/shots/{world['shot_ids'][0]}/generate",
+        as_=user,
+        params={"organization_id": org},
+        json={"config": {"sim": {"latency_ms": 1500}}},
+    )
+    body = r.json()
+    first = await temporal.get_workflow_handle(body["workflow_id"]).describe()
+    again = await start_generation(
+        temporal,
+        generation_id=uuid.UUID(body["id"]),
+        organization_id=uuid.UUID(org),
+        owner_id=uuid.UUID(user.id),
+        shooting_id=uuid.UUID(world["shooting"]["id"]),
+    )
+    assert (await again.describe()).run_id == first.run_id
+    await wait_status(api, user, org, body["id"], {"completed"})
+    # a start after the run ended finds the generation finished and does nothing
+    late = await start_generation(
+        temporal,
+        generation_id=uuid.UUID(body["id"]),
+        organization_id=uuid.UUID(org),
+        owner_id=uuid.UUID(user.id),
+        shooting_id=None,
+    )
+    assert await late.result() == "already_finished"
+    final = (
+        await api.get(f"/generations/{body['id']}", as_=user, params={"organization_id": org})
+    ).json()
+    assert final["status"] == "completed" and len(final["predictions"]) == 1
