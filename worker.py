@@ -20,14 +20,14 @@ from redis.asyncio import Redis
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-from activities.generation import GenerationActivities
-from activities.maintenance import MaintenanceActivities
+from activities.clients import Clients
+from activities.registry import activities_by_queue
 from core.compute import ComputeClient
 from core.compute_events import ComputeEventBridge
 from core.config import Settings, get_settings
 from core.db import create_engine, create_sessionmaker
 from core.storage import ObjectStore
-from core.temporal import GENERATIONS_QUEUE, MAINTENANCE_QUEUE, connect
+from core.temporal import connect
 from workflows.registry import WORKFLOWS_BY_QUEUE
 
 log = logging.getLogger("sartiq.worker")
@@ -57,32 +57,16 @@ def build_workers(
 ) -> WorkerSet:
     """One worker per task queue, each with the workflows and activities of that queue."""
     engine = create_engine(settings, application_name="sartiq-worker")
-    sessionmaker = create_sessionmaker(engine)
-    redis = Redis.from_url(settings.REDIS_URL)
-    compute = ComputeClient.from_settings(
-        settings, timeout=settings.COMPUTE_REQUEST_TIMEOUT_SECONDS
+    clients = Clients(
+        settings=settings,
+        sessionmaker=create_sessionmaker(engine),
+        redis=Redis.from_url(settings.REDIS_URL),
+        compute=ComputeClient.from_settings(
+            settings, timeout=settings.COMPUTE_REQUEST_TIMEOUT_SECONDS
+        ),
+        store=ObjectStore(settings),
     )
-    store = ObjectStore(settings)
-    generation = GenerationActivities(
-        settings=settings, sessionmaker=sessionmaker, redis=redis, compute=compute, store=store
-    )
-    maintenance = MaintenanceActivities(sessionmaker)
-    activities: dict[str, list[Callable[..., Any]]] = {
-        GENERATIONS_QUEUE: [
-            generation.plan_batch,
-            generation.mark_processing,
-            generation.submit_task,
-            generation.poll_task,
-            generation.fetch_result,
-            generation.cancel_task,
-            generation.store_outputs,
-            generation.record_try,
-            generation.record_progress,
-            generation.complete_generation,
-            generation.finish_generation,
-        ],
-        MAINTENANCE_QUEUE: [maintenance.delete_expired_sessions],
-    }
+    activities = activities_by_queue(clients)
     workers = []
     for queue, workflows in WORKFLOWS_BY_QUEUE.items():
         queue_activities = activities.get(queue, [])
@@ -99,7 +83,7 @@ def build_workers(
                 max_concurrent_activities=MAX_CONCURRENT_ACTIVITIES,
             )
         )
-    closers = [engine.dispose, redis.aclose, compute.aclose]
+    closers = [engine.dispose, clients.redis.aclose, clients.compute.aclose]
     return WorkerSet(workers=workers, closers=closers)
 
 

@@ -107,3 +107,16 @@ class UsageReport(IdMixin, TimestampMixin, table=True):
     predictions: int = 0
     exports: int = 0
     storage_bytes: int = Field(default=0, sa_type=sa.BigInteger)
+
+
+# The outcome of one maintenance run (orphan scan, dead-letter retry, …), for operators.
+class MaintenanceReport(IdMixin, TimestampMixin, table=True):
+    __tablename__ = "maintenance_report"
+    kind: str = Field(max_length=64, index=True)
+    dry_run: bool = False
+    status: JobStatus = enum_field(JobStatus, default=JobStatus.RUNNING)
+    workflow_id: str | None = Field(default=None, max_length=255)
+    counts: dict[str, Any] = json_field(default_factory=dict)
+    details: dict[str, Any] = json_field(default_factory=dict)
+    started_at: datetime | None = tz_datetime()
+    completed_at: datetime | None = tz_datetime()
