@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from activities.caption import CaptionActivities
 from activities.clients import Clients
 from activities.generation import GenerationActivities
 from activities.maintenance import MaintenanceActivities
-from core.temporal import GENERATIONS_QUEUE, MAINTENANCE_QUEUE
+from core.temporal import DEFAULT_QUEUE, GENERATIONS_QUEUE, MAINTENANCE_QUEUE
 
 
 def activities_by_queue(clients: Clients) -> dict[str, list[Callable[..., Any]]]:
@@ -37,4 +38,13 @@ def activities_by_queue(clients: Clients) -> dict[str, list[Callable[..., Any]]]
         MAINTENANCE_QUEUE: [maintenance.delete_expired_sessions],
     }
     # Features add their activity classes here: one block per feature, merged by queue.
+    caption = CaptionActivities(clients)
+    queues.setdefault(DEFAULT_QUEUE, []).extend(
+        [
+            caption.submit_caption,
+            caption.caption_status,
+            caption.caption_text,
+            caption.apply_caption,
+        ]
+    )
     return queues

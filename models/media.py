@@ -138,3 +138,20 @@ class MediaResourcePublic(SQLModel):
     duration: float | None
     created_at: datetime
     file_url: str | None = None
+
+
+# An uploaded temp object (from POST /uploads/presigned-url) to attach to an entity slot.
+class ImageUpload(SQLModel):
+    slot: str = Field(default="cover_image", regex=r"^[a-z][a-z0-9_]{0,63}$")
+    key: str = Field(max_length=1024, regex=r"^temp/[^/]+$")
+    position: int | None = Field(default=None, ge=0, le=1000)
+
+
+# An image attached to an entity, as the API shows it.
+class AttachedImage(SQLModel):
+    slot: str
+    position: int | None
+    media_resource_id: uuid.UUID
+    file_url: str
+    width: int | None = None
+    height: int | None = None

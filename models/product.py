@@ -8,6 +8,7 @@ import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
 from models.base import IdMixin, RecordPublic, TenantMixin, TenantPublic, TimestampMixin, json_field
+from models.media import AttachedImage, ImageUpload
 
 
 # Shared product properties.
@@ -19,9 +20,10 @@ class ProductBase(SQLModel):
     description: str | None = Field(default=None, max_length=10_000)
 
 
-# Body of POST /products/.
+# Body of POST /products/; `images` are uploads from POST /uploads/presigned-url.
 class ProductCreate(ProductBase):
     tags: list[str] = Field(default_factory=list, max_length=100)
+    images: list[ImageUpload] = Field(default_factory=list, max_length=20)
 
 
 # Body of PATCH /products/{id}.
@@ -66,3 +68,4 @@ class ProductPublic(RecordPublic, TenantPublic, ProductBase):
     cover_image_url: str | None = None
     back_image_url: str | None = None
     cover_image_id: uuid.UUID | None = None
+    images: list[AttachedImage] = []

@@ -12,6 +12,7 @@ from models.media import MediaResource
 from models.organization import Membership
 from models.user import User
 from services.errors import NotFound
+from services.tenancy import Scope
 
 
 async def visible_media(session: AsyncSession, user: User, media_id: uuid.UUID) -> MediaResource:
@@ -53,3 +54,10 @@ def cdn_url(
         joined = ",".join(f"{k}={v}" for k, v in options.items())
         return f"{base}/cdn-cgi/image/{joined}/{key}"
     return f"{base}/{key}"
+
+
+async def user_of_scope(session: AsyncSession, scope: Scope) -> User:
+    user = await session.get(User, scope.user_id)
+    if user is None:
+        raise NotFound("User not found")
+    return user

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 
 from sqlalchemy import ColumnElement, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from models.product import Product, ProductCreate, ProductUpdate
+from core.storage import ObjectStore
+from models.media import EntityType
+from models.product import Product, ProductCreate, ProductPublic, ProductUpdate
+from services import media as media_service
+from services import uploads
 from services.errors import Conflict
 from services.repository import apply_update, get_row, list_rows, matches
 from services.tenancy import Scope
@@ -25,12 +30,39 @@ async def _ensure_sku_free(
         raise Conflict(f"A product with SKU {sku!r} already exists")
 
 
-async def create(session: AsyncSession, scope: Scope, data: ProductCreate) -> Product:
+async def create(
+    session: AsyncSession, scope: Scope, data: ProductCreate, *, store: ObjectStore
+) -> Product:
+    """A product with its uploaded images ingested (deduplicated) and attached."""
     await _ensure_sku_free(session, scope, data.sku)
-    product = scope.stamp(Product(**data.model_dump()))
+    product = scope.stamp(Product(**data.model_dump(exclude={"images"})))
     session.add(product)
     await session.flush()
+    await uploads.attach_uploads(
+        session,
+        store,
+        data.images,
+        entity_type=EntityType.PRODUCT,
+        entity_id=product.id,
+        organization_id=product.organization_id,
+        owner_id=product.owner_id,
+    )
     return product
+
+
+async def publics(session: AsyncSession, products: Sequence[Product]) -> list[ProductPublic]:
+    """Products with their attached images (one query for the page)."""
+    images = await uploads.images_of(session, EntityType.PRODUCT, [p.id for p in products])
+    result = []
+    for product in products:
+        attached = images.get(product.id, [])
+        cover = next((i.media_resource_id for i in attached if i.slot == "cover_image"), None)
+        result.append(
+            ProductPublic.model_validate(
+                product, update={"images": attached, "cover_image_id": cover}
+            )
+        )
+    return result
 
 
 async def list_(
@@ -72,4 +104,6 @@ async def update(
 
 
 async def delete(session: AsyncSession, scope: Scope, product_id: uuid.UUID) -> None:
-    await session.delete(await get(session, scope, product_id))
+    product = await get(session, scope, product_id)
+    await media_service.detach_all(session, entity_type=EntityType.PRODUCT, entity_id=product.id)
+    await session.delete(product)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from core.temporal import DEFAULT_QUEUE, GENERATIONS_QUEUE, MAINTENANCE_QUEUE
+from workflows.caption import CaptionWorkflow
 from workflows.generation import GenerationWorkflow
 from workflows.maintenance import SessionCleanupWorkflow
 from workflows.shooting_generation import ShootingGenerationWorkflow
@@ -10,7 +11,7 @@ from workflows.shooting_generation import ShootingGenerationWorkflow
 WORKFLOWS_BY_QUEUE: dict[str, list[type]] = {
     # Batches live beside their children: a child inherits its parent's task queue.
     GENERATIONS_QUEUE: [GenerationWorkflow, ShootingGenerationWorkflow],
-    DEFAULT_QUEUE: [],
+    DEFAULT_QUEUE: [CaptionWorkflow],
     MAINTENANCE_QUEUE: [SessionCleanupWorkflow],
 }
 

@@ -16,6 +16,7 @@ from temporalio.common import (
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from core.temporal import (
+    DEFAULT_QUEUE,
     ENTITY_ID,
     ENTITY_TYPE,
     GENERATIONS_QUEUE,
@@ -23,6 +24,8 @@ from core.temporal import (
     SHOOTING_ID,
     STATUS,
 )
+from workflows.caption import CaptionWorkflow
+from workflows.caption_types import CaptionInput
 from workflows.generation import GenerationWorkflow
 from workflows.shooting_generation import ShootingGenerationWorkflow
 from workflows.types import GenerationInput, ShootingGenerationInput
@@ -128,6 +131,41 @@ async def start_shooting_generation(
                 fairness_key=fairness_key(batch.organization_id, batch.user_id),
             ),
             static_summary=f"Shooting {batch.shooting_id} batch generation",
+        )
+    except WorkflowAlreadyStartedError:
+        return client.get_workflow_handle(workflow_id)
+
+
+async def start_caption(
+    client: Client,
+    *,
+    media_id: uuid.UUID,
+    product_id: uuid.UUID | None,
+    organization_id: uuid.UUID | None,
+    owner_id: uuid.UUID | None,
+    task_queue_prefix: str = "",
+) -> WorkflowHandle:
+    """One caption run per media resource at a time (`caption-{media_id}`)."""
+    workflow_id = f"caption-{media_id}"
+    try:
+        return await client.start_workflow(
+            CaptionWorkflow.run,
+            CaptionInput(
+                media_id=str(media_id), product_id=str(product_id) if product_id else None
+            ),
+            id=workflow_id,
+            task_queue=task_queue_prefix + DEFAULT_QUEUE,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+            search_attributes=search_attributes(
+                organization_id=organization_id,
+                entity_id=media_id,
+                entity_type="caption",
+                status="running",
+            ),
+            priority=Priority(
+                priority_key=PRIORITY_JOB, fairness_key=fairness_key(organization_id, owner_id)
+            ),
         )
     except WorkflowAlreadyStartedError:
         return client.get_workflow_handle(workflow_id)

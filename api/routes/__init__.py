@@ -4,6 +4,7 @@ from fastapi import APIRouter
 
 from api.routes import (
     admin,
+    captions,
     compute_webhook,
     files,
     generations,
@@ -19,6 +20,7 @@ from api.routes import (
     shots,
     styles,
     subjects,
+    uploads,
     users,
     utils,
 )
@@ -43,5 +45,7 @@ for module in (
     generations,
     files,
     compute_webhook,
+    uploads,
+    captions,
 ):
     api_router.include_router(module.router)

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
+from temporalio.service import RPCError
 
 from api.deps import PageDep, ScopeDep, SessionDep
 from models.base import Page
 from models.product import ProductCreate, ProductPublic, ProductUpdate
 from services import products
+from workflows.starts import start_caption
 
 router = APIRouter(prefix="/products", tags=["products"])
+log = logging.getLogger(__name__)
 
 
 @router.get("/")
@@ -34,23 +38,46 @@ async def list_products(
         product_type=product_type,
         sku=sku,
     )
-    return Page(data=[ProductPublic.model_validate(r) for r in rows], count=count)
+    return Page(data=await products.publics(session, rows), count=count)
 
 
 @router.post("/", status_code=201)
 async def create_product(
-    body: ProductCreate, session: SessionDep, scope: ScopeDep
+    body: ProductCreate, request: Request, session: SessionDep, scope: ScopeDep
 ) -> ProductPublic:
-    product = await products.create(session, scope, body)
+    """Create a product; `images` (temp keys of presigned uploads) are verified,
+    deduplicated and attached, and a cover image gets captioned in the background."""
+    product = await products.create(session, scope, body, store=request.app.state.store)
     await session.commit()
-    return ProductPublic.model_validate(product)
+    (public,) = await products.publics(session, [product])
+    if public.cover_image_id is not None:
+        await _start_caption(request, public)
+    return public
+
+
+async def _start_caption(request: Request, product: ProductPublic) -> None:
+    assert product.cover_image_id is not None
+    try:
+        client = await request.app.state.temporal.get()
+        await start_caption(
+            client,
+            media_id=product.cover_image_id,
+            product_id=product.id,
+            organization_id=product.organization_id,
+            owner_id=product.owner_id,
+            task_queue_prefix=request.app.state.settings.TASK_QUEUE_PREFIX,
+        )
+    except (RPCError, RuntimeError) as error:
+        # Captioning is an enrichment: the product exists either way.
+        log.warning("could not start captioning of product %s: %s", product.id, error)
 
 
 @router.get("/{product_id}")
 async def read_product(
     product_id: uuid.UUID, session: SessionDep, scope: ScopeDep
 ) -> ProductPublic:
-    return ProductPublic.model_validate(await products.get(session, scope, product_id))
+    (public,) = await products.publics(session, [await products.get(session, scope, product_id)])
+    return public
 
 
 @router.patch("/{product_id}")
@@ -59,7 +86,8 @@ async def update_product(
 ) -> ProductPublic:
     product = await products.update(session, scope, product_id, body)
     await session.commit()
-    return ProductPublic.model_validate(product)
+    (public,) = await products.publics(session, [product])
+    return public
 
 
 @router.delete("/{product_id}", status_code=204)

@@ -1,0 +1,80 @@
+"""Captioning on request: a media resource, or a product's cover image."""
+
+from __future__ import annotations
+
+import uuid
+
+from fastapi import APIRouter, Request
+from pydantic import BaseModel, model_validator
+from temporalio.service import RPCError
+
+from api.deps import ScopeDep, SessionDep
+from core.temporal import ui_url
+from models.media import EntityType
+from services import files, products, uploads
+from services.errors import BadRequest, DomainError
+from workflows.starts import start_caption
+
+router = APIRouter(prefix="/captions", tags=["captions"])
+
+
+class CaptionRequest(BaseModel):
+    media_resource_id: uuid.UUID | None = None
+    product_id: uuid.UUID | None = None
+
+    @model_validator(mode="after")
+    def _one_target(self) -> CaptionRequest:
+        if (self.media_resource_id is None) == (self.product_id is None):
+            raise ValueError("give exactly one of media_resource_id or product_id")
+        return self
+
+
+class CaptionStarted(BaseModel):
+    media_resource_id: uuid.UUID
+    product_id: uuid.UUID | None
+    workflow_id: str
+    temporal_ui_url: str | None
+
+
+class Unavailable(DomainError):
+    status_code = 503
+
+
+@router.post("/", status_code=202)
+async def caption(
+    body: CaptionRequest, request: Request, session: SessionDep, scope: ScopeDep
+) -> CaptionStarted:
+    """Start CaptionWorkflow; empty `caption`/`alt_text` (and description) get filled."""
+    state = request.app.state
+    if body.product_id is not None:
+        product = await products.get(session, scope, body.product_id)
+        images = (await uploads.images_of(session, EntityType.PRODUCT, [product.id])).get(
+            product.id, []
+        )
+        cover = next((i for i in images if i.slot == "cover_image"), None)
+        if cover is None:
+            raise BadRequest("The product has no cover image to caption")
+        media_id, organization_id = cover.media_resource_id, product.organization_id
+    else:
+        assert body.media_resource_id is not None
+        user = await files.user_of_scope(session, scope)
+        media = await files.visible_media(session, user, body.media_resource_id)
+        media_id, organization_id = media.id, media.organization_id
+    try:
+        client = await state.temporal.get()
+        handle = await start_caption(
+            client,
+            media_id=media_id,
+            product_id=body.product_id,
+            organization_id=organization_id,
+            owner_id=scope.user_id,
+            task_queue_prefix=state.settings.TASK_QUEUE_PREFIX,
+        )
+    except RPCError as error:
+        raise Unavailable(f"Could not start captioning: {error}") from error
+    return CaptionStarted(
+        media_resource_id=media_id,
+        product_id=body.product_id,
+        workflow_id=handle.id,
+        temporal_ui_url=ui_url(state.settings, handle.id),
+    )

@@ -1,0 +1,178 @@
+"""Two-phase uploads (DOMAIN §4.2): presigned PUTs into `temp/`, then ingestion of the
+uploaded objects as media attached to the entity that names them."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.storage import ObjectStore, temp_key
+from models.media import (
+    AttachedImage,
+    EntityType,
+    ImageUpload,
+    MediaResource,
+    MediaResourceAttachment,
+)
+from services import ingest
+from services import media as media_service
+from services.errors import BadRequest
+from services.generations import file_url
+
+IMAGE_TYPES = ("image/jpeg", "image/png", "image/webp")
+CSV_TYPES = ("text/csv", "application/csv", "application/vnd.ms-excel", "text/plain")
+MB = 1024 * 1024
+
+Purpose = Literal["product_image", "subject_image", "style_image", "shot_type_image", "bulk_csv"]
+
+
+@dataclass(frozen=True)
+class PurposeRule:
+    content_types: tuple[str, ...]
+    max_bytes: int
+
+
+PURPOSES: dict[str, PurposeRule] = {
+    "product_image": PurposeRule(IMAGE_TYPES, 25 * MB),
+    "subject_image": PurposeRule(IMAGE_TYPES, 25 * MB),
+    "style_image": PurposeRule(IMAGE_TYPES, 25 * MB),
+    "shot_type_image": PurposeRule(IMAGE_TYPES, 10 * MB),
+    "bulk_csv": PurposeRule(CSV_TYPES, 200 * MB),
+}
+URL_TTL_SECONDS = 900
+MAX_IMAGE_BYTES = max(r.max_bytes for r in PURPOSES.values() if r.content_types == IMAGE_TYPES)
+
+
+@dataclass(frozen=True)
+class PresignedUpload:
+    upload_url: str
+    key: str
+    file_url: str
+    expires_in_seconds: int
+    headers: dict[str, str]
+
+
+def presign(
+    store: ObjectStore, *, filename: str, content_type: str, size: int, purpose: str
+) -> PresignedUpload:
+    """A PUT URL bound to this content type and exact size: the store itself refuses
+    other bytes (403), so the limits hold even against a client that ignores them."""
+    rule = PURPOSES[purpose]
+    if content_type not in rule.content_types:
+        accepted = ", ".join(rule.content_types)
+        raise BadRequest(f"{content_type} is not accepted for {purpose}; use one of {accepted}")
+    if size > rule.max_bytes:
+        raise BadRequest(f"{purpose} uploads are limited to {rule.max_bytes // MB} MB")
+    key = temp_key(filename)
+    url = store.public_client.generate_presigned_url(
+        "put_object",
+        Params={
+            "Bucket": store.bucket,
+            "Key": key,
+            "ContentType": content_type,
+            "ContentLength": size,
+        },
+        ExpiresIn=URL_TTL_SECONDS,
+    )
+    return PresignedUpload(
+        upload_url=url,
+        key=key,
+        file_url=store.presigned_get(key, expires_in=URL_TTL_SECONDS),
+        expires_in_seconds=URL_TTL_SECONDS,
+        headers={"Content-Type": content_type, "Content-Length": str(size)},
+    )
+
+
+def _ingest_temp(
+    store: ObjectStore,
+    key: str,
+    *,
+    organization_id: uuid.UUID | None,
+    owner_id: uuid.UUID | None,
+) -> media_service.StoredFile:
+    """Verify the uploaded object, store it as media, and remove the temp copy (blocking)."""
+    head = store.head(key)
+    if head is None:
+        raise BadRequest(f"Upload {key} not found (expired or never uploaded)")
+    if head.get("ContentLength", 0) > MAX_IMAGE_BYTES:
+        raise BadRequest(f"Upload {key} is larger than {MAX_IMAGE_BYTES // MB} MB")
+    if head.get("ContentType") not in IMAGE_TYPES:
+        raise BadRequest(f"Upload {key} is not an image ({head.get('ContentType')})")
+    stored = ingest.store_image(
+        store, store.get(key), organization_id=organization_id, owner_id=owner_id
+    )
+    store.delete(key)  # the canonical copy exists; the 24 h temp TTL is only a fallback
+    return stored
+
+
+async def attach_uploads(
+    session: AsyncSession,
+    store: ObjectStore,
+    uploads: Sequence[ImageUpload],
+    *,
+    entity_type: EntityType,
+    entity_id: uuid.UUID,
+    organization_id: uuid.UUID | None,
+    owner_id: uuid.UUID | None,
+) -> list[uuid.UUID]:
+    """Ingest each upload (dedup per organization) and attach it; returns the media ids."""
+    slots = [(u.slot, u.position) for u in uploads]
+    if len(slots) != len(set(slots)):
+        raise BadRequest("Two images name the same slot and position")
+    media_ids = []
+    for upload in uploads:
+        stored = await asyncio.to_thread(
+            _ingest_temp, store, upload.key, organization_id=organization_id, owner_id=owner_id
+        )
+        row = await media_service.upsert(
+            session, stored, organization_id=organization_id, owner_id=owner_id
+        )
+        await media_service.attach(
+            session,
+            media_id=row.id,
+            entity_type=entity_type,
+            entity_id=entity_id,
+            slot=upload.slot,
+            position=upload.position,
+        )
+        media_ids.append(row.id)
+    return media_ids
+
+
+async def images_of(
+    session: AsyncSession, entity_type: EntityType, entity_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, list[AttachedImage]]:
+    """Attached images per entity, in one query for a page of entities."""
+    if not entity_ids:
+        return {}
+    rows = await session.execute(
+        select(MediaResourceAttachment, MediaResource)
+        .join(MediaResource, MediaResource.id == MediaResourceAttachment.media_resource_id)
+        .where(
+            MediaResourceAttachment.entity_type == entity_type,
+            MediaResourceAttachment.entity_id.in_(entity_ids),
+        )
+        .order_by(
+            MediaResourceAttachment.slot,
+            MediaResourceAttachment.position,
+        )
+    )
+    result: dict[uuid.UUID, list[AttachedImage]] = {}
+    for attachment, media in rows.all():
+        result.setdefault(attachment.entity_id, []).append(
+            AttachedImage(
+                slot=attachment.slot,
+                position=attachment.position,
+                media_resource_id=media.id,
+                file_url=file_url(media.id),
+                width=media.width,
+                height=media.height,
+            )
+        )
+    return result

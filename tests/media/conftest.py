@@ -1,0 +1,1 @@
+from tests.generation.conftest import gen_settings, knobs, sim, temporal, worker  # noqa: F401
