@@ -14,6 +14,7 @@ from models.base import (
     TimestampMixin,
     enum_field,
 )
+from models.media import AttachedImage, ImageUpload
 
 
 class Framing(StrEnum):
@@ -47,6 +48,7 @@ class ShotTypeBase(SQLModel):
 
 # Body of POST /shot-types/. Only superusers may create public shot types.
 class ShotTypeCreate(ShotTypeBase):
+    images: list[ImageUpload] = Field(default_factory=list, max_length=20)
     visibility: Visibility = Visibility.PRIVATE
 
 
@@ -68,4 +70,5 @@ class ShotType(IdMixin, TimestampMixin, TenantMixin, ShotTypeBase, table=True):
 
 # What the API returns.
 class ShotTypePublic(RecordPublic, TenantPublic, ShotTypeBase):
+    images: list[AttachedImage] = []
     visibility: Visibility

@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlmodel import Field, SQLModel
 
 from models.base import IdMixin, RecordPublic, TenantMixin, TenantPublic, TimestampMixin
+from models.media import AttachedImage, ImageUpload
 
 
 # Shared style properties.
@@ -16,6 +17,7 @@ class StyleBase(SQLModel):
 
 # Body of POST /styles/.
 class StyleCreate(StyleBase):
+    images: list[ImageUpload] = Field(default_factory=list, max_length=20)
     pass
 
 
@@ -33,4 +35,5 @@ class Style(IdMixin, TimestampMixin, TenantMixin, StyleBase, table=True):
 
 # What the API returns.
 class StylePublic(RecordPublic, TenantPublic, StyleBase):
+    images: list[AttachedImage] = []
     pass

@@ -15,6 +15,7 @@ from models.base import (
     enum_field,
     json_field,
 )
+from models.media import AttachedImage, ImageUpload
 
 
 class SubjectType(StrEnum):
@@ -68,6 +69,7 @@ class SubjectBase(SQLModel):
 
 # Body of POST /subjects/.
 class SubjectCreate(SubjectBase):
+    images: list[ImageUpload] = Field(default_factory=list, max_length=20)
     base_images: list[BaseImage] = Field(default_factory=list, max_length=100)
 
 
@@ -95,4 +97,5 @@ class Subject(IdMixin, TimestampMixin, TenantMixin, SubjectBase, table=True):
 
 # What the API returns.
 class SubjectPublic(RecordPublic, TenantPublic, SubjectBase):
+    images: list[AttachedImage] = []
     base_images: list[BaseImage] = []

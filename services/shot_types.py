@@ -7,6 +7,8 @@ import uuid
 from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core.storage import ObjectStore
+from models.media import EntityType
 from models.shot import Shot
 from models.shot_type import (
     Framing,
@@ -16,6 +18,7 @@ from models.shot_type import (
     ViewAngle,
     Visibility,
 )
+from services import uploads
 from services.errors import Conflict, Forbidden
 from services.repository import apply_update, get_row, list_rows, matches
 from services.repository import visibility as with_public
@@ -37,10 +40,21 @@ def _place(row: ShotType, scope: Scope) -> ShotType:
     return scope.stamp(row)
 
 
-async def create(session: AsyncSession, scope: Scope, data: ShotTypeCreate) -> ShotType:
-    shot_type = _place(ShotType(**data.model_dump()), scope)
+async def create(
+    session: AsyncSession, scope: Scope, data: ShotTypeCreate, *, store: ObjectStore
+) -> ShotType:
+    shot_type = _place(ShotType(**data.model_dump(exclude={"images"})), scope)
     session.add(shot_type)
     await session.flush()
+    await uploads.attach_uploads(
+        session,
+        store,
+        data.images,
+        entity_type=EntityType.SHOT_TYPE,
+        entity_id=shot_type.id,
+        organization_id=shot_type.organization_id,
+        owner_id=shot_type.owner_id,
+    )
     return shot_type
 
 

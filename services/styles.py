@@ -7,15 +7,29 @@ import uuid
 from sqlalchemy import ColumnElement
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core.storage import ObjectStore
+from models.media import EntityType
 from models.style import Style, StyleCreate, StyleUpdate
+from services import uploads
 from services.repository import apply_update, get_row, list_rows, matches
 from services.tenancy import Scope
 
 
-async def create(session: AsyncSession, scope: Scope, data: StyleCreate) -> Style:
-    style = scope.stamp(Style(**data.model_dump()))
+async def create(
+    session: AsyncSession, scope: Scope, data: StyleCreate, *, store: ObjectStore
+) -> Style:
+    style = scope.stamp(Style(**data.model_dump(exclude={"images"})))
     session.add(style)
     await session.flush()
+    await uploads.attach_uploads(
+        session,
+        store,
+        data.images,
+        entity_type=EntityType.STYLE,
+        entity_id=style.id,
+        organization_id=style.organization_id,
+        owner_id=style.owner_id,
+    )
     return style
 
 

@@ -7,7 +7,10 @@ import uuid
 from sqlalchemy import ColumnElement, func
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core.storage import ObjectStore
+from models.media import EntityType
 from models.subject import AgeClass, BaseImage, BodyType, Subject, SubjectCreate, SubjectUpdate
+from services import uploads
 from services.repository import apply_update, get_row, list_rows, matches, visibility
 from services.tenancy import Scope
 
@@ -21,11 +24,22 @@ def _images(images: list[BaseImage]) -> list[dict]:
     return [image.model_dump(mode="json") for image in images]
 
 
-async def create(session: AsyncSession, scope: Scope, data: SubjectCreate) -> Subject:
-    fields = data.model_dump(exclude={"base_images"})
+async def create(
+    session: AsyncSession, scope: Scope, data: SubjectCreate, *, store: ObjectStore
+) -> Subject:
+    fields = data.model_dump(exclude={"base_images", "images"})
     subject = scope.stamp(Subject(**fields, base_images=_images(data.base_images)))
     session.add(subject)
     await session.flush()
+    await uploads.attach_uploads(
+        session,
+        store,
+        data.images,
+        entity_type=EntityType.SUBJECT,
+        entity_id=subject.id,
+        organization_id=subject.organization_id,
+        owner_id=subject.owner_id,
+    )
     return subject
 
 

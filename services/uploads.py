@@ -7,10 +7,11 @@ import asyncio
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal, TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import SQLModel
 
 from core.storage import ObjectStore, temp_key
 from models.media import (
@@ -176,3 +177,14 @@ async def images_of(
             )
         )
     return result
+
+
+PublicT = TypeVar("PublicT", bound=SQLModel)
+
+
+async def with_images(
+    session: AsyncSession, entity_type: EntityType, rows: Sequence[Any], public: type[PublicT]
+) -> list[PublicT]:
+    """Rows as their public schema with an `images` list (one query for the page)."""
+    images = await images_of(session, entity_type, [row.id for row in rows])
+    return [public.model_validate(row, update={"images": images.get(row.id, [])}) for row in rows]

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import uuid
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 
 from api.deps import PageDep, ScopeDep, SessionDep
 from models.base import Page
+from models.media import EntityType
 from models.shot_type import (
     Framing,
     ShotTypeCreate,
@@ -16,7 +17,7 @@ from models.shot_type import (
     ViewAngle,
     Visibility,
 )
-from services import shot_types
+from services import shot_types, uploads
 
 router = APIRouter(prefix="/shot-types", tags=["shot-types"])
 
@@ -42,24 +43,36 @@ async def list_shot_types(
         view_angle=view_angle,
         search=search,
     )
-    return Page(data=[ShotTypePublic.model_validate(r) for r in rows], count=count)
+    return Page(
+        data=await uploads.with_images(session, EntityType.SHOT_TYPE, rows, ShotTypePublic),
+        count=count,
+    )
 
 
 @router.post("/", status_code=201)
 async def create_shot_type(
-    body: ShotTypeCreate, session: SessionDep, scope: ScopeDep
+    body: ShotTypeCreate, request: Request, session: SessionDep, scope: ScopeDep
 ) -> ShotTypePublic:
     """Create a private shot type in the scope; only superusers create public ones."""
-    shot_type = await shot_types.create(session, scope, body)
+    shot_type = await shot_types.create(session, scope, body, store=request.app.state.store)
     await session.commit()
-    return ShotTypePublic.model_validate(shot_type)
+    return (await uploads.with_images(session, EntityType.SHOT_TYPE, [shot_type], ShotTypePublic))[
+        0
+    ]
 
 
 @router.get("/{shot_type_id}")
 async def read_shot_type(
     shot_type_id: uuid.UUID, session: SessionDep, scope: ScopeDep
 ) -> ShotTypePublic:
-    return ShotTypePublic.model_validate(await shot_types.get(session, scope, shot_type_id))
+    return (
+        await uploads.with_images(
+            session,
+            EntityType.SHOT_TYPE,
+            [await shot_types.get(session, scope, shot_type_id)],
+            ShotTypePublic,
+        )
+    )[0]
 
 
 @router.patch("/{shot_type_id}")
@@ -69,7 +82,9 @@ async def update_shot_type(
     """Update a shot type of the scope (public ones: superusers only)."""
     shot_type = await shot_types.update(session, scope, shot_type_id, body)
     await session.commit()
-    return ShotTypePublic.model_validate(shot_type)
+    return (await uploads.with_images(session, EntityType.SHOT_TYPE, [shot_type], ShotTypePublic))[
+        0
+    ]
 
 
 @router.delete("/{shot_type_id}", status_code=204)

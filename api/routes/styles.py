@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import uuid
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 
 from api.deps import PageDep, ScopeDep, SessionDep
 from models.base import Page
+from models.media import EntityType
 from models.style import StyleCreate, StylePublic, StyleUpdate
-from services import styles
+from services import styles, uploads
 
 router = APIRouter(prefix="/styles", tags=["styles"])
 
@@ -21,19 +22,27 @@ async def list_styles(
     rows, count = await styles.list_(
         session, scope, skip=page.skip, limit=page.limit, search=search
     )
-    return Page(data=[StylePublic.model_validate(r) for r in rows], count=count)
+    return Page(
+        data=await uploads.with_images(session, EntityType.STYLE, rows, StylePublic), count=count
+    )
 
 
 @router.post("/", status_code=201)
-async def create_style(body: StyleCreate, session: SessionDep, scope: ScopeDep) -> StylePublic:
-    style = await styles.create(session, scope, body)
+async def create_style(
+    body: StyleCreate, request: Request, session: SessionDep, scope: ScopeDep
+) -> StylePublic:
+    style = await styles.create(session, scope, body, store=request.app.state.store)
     await session.commit()
-    return StylePublic.model_validate(style)
+    return (await uploads.with_images(session, EntityType.STYLE, [style], StylePublic))[0]
 
 
 @router.get("/{style_id}")
 async def read_style(style_id: uuid.UUID, session: SessionDep, scope: ScopeDep) -> StylePublic:
-    return StylePublic.model_validate(await styles.get(session, scope, style_id))
+    return (
+        await uploads.with_images(
+            session, EntityType.STYLE, [await styles.get(session, scope, style_id)], StylePublic
+        )
+    )[0]
 
 
 @router.patch("/{style_id}")
@@ -42,7 +51,7 @@ async def update_style(
 ) -> StylePublic:
     style = await styles.update(session, scope, style_id, body)
     await session.commit()
-    return StylePublic.model_validate(style)
+    return (await uploads.with_images(session, EntityType.STYLE, [style], StylePublic))[0]
 
 
 @router.delete("/{style_id}", status_code=204)

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import uuid
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 
 from api.deps import PageDep, ScopeDep, SessionDep
 from models.base import Page
+from models.media import EntityType
 from models.subject import AgeClass, BodyType, SubjectCreate, SubjectPublic, SubjectUpdate
-from services import subjects
+from services import subjects, uploads
 
 router = APIRouter(prefix="/subjects", tags=["subjects"])
 
@@ -37,16 +38,19 @@ async def list_subjects(
         only_with_base_images=only_with_base_images,
         search=search,
     )
-    return Page(data=[SubjectPublic.model_validate(r) for r in rows], count=count)
+    return Page(
+        data=await uploads.with_images(session, EntityType.SUBJECT, rows, SubjectPublic),
+        count=count,
+    )
 
 
 @router.post("/", status_code=201)
 async def create_subject(
-    body: SubjectCreate, session: SessionDep, scope: ScopeDep
+    body: SubjectCreate, request: Request, session: SessionDep, scope: ScopeDep
 ) -> SubjectPublic:
-    subject = await subjects.create(session, scope, body)
+    subject = await subjects.create(session, scope, body, store=request.app.state.store)
     await session.commit()
-    return SubjectPublic.model_validate(subject)
+    return (await uploads.with_images(session, EntityType.SUBJECT, [subject], SubjectPublic))[0]
 
 
 @router.get("/{subject_id}")
@@ -54,7 +58,14 @@ async def read_subject(
     subject_id: uuid.UUID, session: SessionDep, scope: ScopeDep
 ) -> SubjectPublic:
     """A subject of the scope, or a public subject of anybody."""
-    return SubjectPublic.model_validate(await subjects.get(session, scope, subject_id))
+    return (
+        await uploads.with_images(
+            session,
+            EntityType.SUBJECT,
+            [await subjects.get(session, scope, subject_id)],
+            SubjectPublic,
+        )
+    )[0]
 
 
 @router.patch("/{subject_id}")
@@ -64,7 +75,7 @@ async def update_subject(
     """Update a subject of the scope (`base_images`, when given, replaces the list)."""
     subject = await subjects.update(session, scope, subject_id, body)
     await session.commit()
-    return SubjectPublic.model_validate(subject)
+    return (await uploads.with_images(session, EntityType.SUBJECT, [subject], SubjectPublic))[0]
 
 
 @router.delete("/{subject_id}", status_code=204)

@@ -223,3 +223,21 @@ async def test_caption_fills_only_empty_fields(
         await api.get(f"/products/{described['id']}", as_=user, params={"organization_id": org})
     ).json()
     assert final["description"] == "written by a person"
+
+
+async def test_subject_style_and_shot_type_take_uploaded_images(api: Api, user: UserHandle) -> None:
+    org = user.orgs[0]
+    for path, body in (
+        ("/subjects/", {"name": "Ava"}),
+        ("/styles/", {"name": "Editorial"}),
+        ("/shot-types/", {"name": "Front"}),
+    ):
+        key = await upload(api, user, png((len(path), 50, 50)))
+        created = await api.create(
+            path, {**body, "images": [{"key": key, "slot": "reference"}]}, as_=user, org=org
+        )
+        assert [i["slot"] for i in created["images"]] == ["reference"]
+        read = (
+            await api.get(f"{path}{created['id']}", as_=user, params={"organization_id": org})
+        ).json()
+        assert read["images"] == created["images"]
