@@ -5,9 +5,11 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.staticfiles import StaticFiles
 from redis.asyncio import Redis
 
 from api.errors import install_error_handlers
@@ -21,6 +23,7 @@ from core.temporal import LazyClient
 from services import presets, users
 
 log = logging.getLogger(__name__)
+STATIC_DIR = Path(__file__).parent / "static"
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -66,6 +69,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
     install_error_handlers(app)
     app.include_router(api_router, prefix=settings.API_V1_STR)
+    # The live page: plain HTML + one script, no build step.
+    app.mount("/app", StaticFiles(directory=STATIC_DIR, html=True), name="app")
     return app
 
 
