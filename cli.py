@@ -9,11 +9,19 @@ import signal
 import socket
 import sys
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import httpx
 import typer
+
+if TYPE_CHECKING:
+    from temporalio.client import Client
+
+    from core.config import Settings
+
+T = TypeVar("T")
 
 ROOT = Path(__file__).resolve().parent
 app = typer.Typer(help="Sartiq backend: development stack and operations.", no_args_is_help=True)
@@ -230,6 +238,191 @@ def worker() -> None:
     import worker as worker_module
 
     worker_module.main()
+
+
+schedules_app = typer.Typer(
+    help="Temporal Schedules of the periodic jobs (ids carry TASK_QUEUE_PREFIX).",
+    no_args_is_help=True,
+)
+app.add_typer(schedules_app, name="schedules")
+
+
+def _with_temporal(work: Callable[[Client, Settings], Awaitable[T]]) -> T:
+    """Run `work(client, settings)` on a fresh Temporal client (imports stay lazy: the
+    other commands start without Temporal's SDK)."""
+    import asyncio
+
+    from core.config import get_settings
+    from core.temporal import connect
+
+    async def main() -> T:
+        settings = get_settings()
+        return await work(await connect(settings), settings)
+
+    return asyncio.run(main())
+
+
+@schedules_app.command("sync")
+def schedules_sync() -> None:
+    """Create every schedule, or update it where it differs (the worker does it at start)."""
+    from workflows.schedules import sync_schedules
+
+    for schedule_id, outcome in _with_temporal(sync_schedules).items():
+        typer.echo(f"{schedule_id:<40} {outcome}")
+
+
+@schedules_app.command("list")
+def schedules_list() -> None:
+    """Each schedule: name, spec, next run, paused."""
+    from workflows.schedules import overview
+
+    typer.echo(f"{'NAME':<24} {'NEXT RUN':<27} {'PAUSED':<7} SPEC")
+    for row in _with_temporal(overview):
+        paused = "missing" if row.paused is None else ("yes" if row.paused else "no")
+        typer.echo(f"{row.name:<24} {row.next_run:<27} {paused:<7} {row.spec}")
+
+
+@schedules_app.command("trigger")
+def schedules_trigger(name: Annotated[str, typer.Argument(help="e.g. orphan-scan")]) -> None:
+    """Run a schedule's job now."""
+    from workflows.schedules import trigger
+
+    try:
+        schedule_id = _with_temporal(lambda client, settings: trigger(client, settings, name))
+    except KeyError as exc:
+        typer.secho(str(exc.args[0]), fg="red", err=True)
+        raise typer.Exit(1) from exc
+    typer.echo(f"triggered {schedule_id}")
+
+
+@app.command("bulk-upload")
+def bulk_upload(
+    file: Annotated[
+        Path, typer.Argument(exists=True, dir_okay=False, readable=True, help="The CSV (UTF-8).")
+    ],
+    org: Annotated[str, typer.Option("--org", help="Organization id the products belong to.")],
+    api: Annotated[
+        str | None,
+        typer.Option(help="API URL (default: the running `sartiq dev`, else 127.0.0.1:8000)."),
+    ] = None,
+    email: Annotated[str | None, typer.Option(envvar="SARTIQ_EMAIL")] = None,
+    password: Annotated[
+        str | None, typer.Option(envvar="SARTIQ_PASSWORD", help="Prompted for when missing.")
+    ] = None,
+    token: Annotated[
+        str | None, typer.Option(envvar="SARTIQ_TOKEN", help="An access token (no login).")
+    ] = None,
+    poll: Annotated[float, typer.Option(min=0.1, help="Seconds between progress checks.")] = 1.0,
+    state_dir: Annotated[Path | None, typer.Option(help="Where `sartiq dev` keeps state.")] = None,
+) -> None:
+    """Upload a CSV of products and follow it with a progress bar until it ends.
+
+    Exits 0 when the upload completed (rows that failed are listed, with the error
+    report's link), 1 when it was refused, failed or was cancelled.
+    """
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
+    console = Console(stderr=True)
+
+    def fail(message: str) -> typer.Exit:
+        typer.secho(message, fg="red", err=True)
+        return typer.Exit(1)
+
+    def detail(response: httpx.Response) -> str:
+        try:
+            return str(response.json().get("detail", response.text))
+        except ValueError:
+            return response.text[:200]
+
+    if api is None:
+        api = "http://127.0.0.1:8000"
+        stack_json = _state_dir(state_dir) / "stack.json"
+        if stack_json.exists():
+            api = json.loads(stack_json.read_text()).get("env", {}).get("API_URL") or api
+    if token is None:
+        email = email or typer.prompt("E-mail")
+        password = password or typer.prompt("Password", hide_input=True)
+
+    def login(http: httpx.Client) -> None:
+        r = http.post("/login/access-token", data={"username": email, "password": password})
+        if r.status_code != 200:
+            raise fail(f"login failed: {detail(r)}")
+        http.headers["Authorization"] = f"Bearer {r.json()['access_token']}"
+
+    params = {"organization_id": org}
+    try:
+        with httpx.Client(base_url=api.rstrip("/") + "/api/v1", timeout=60) as http:
+            if token is None:
+                login(http)
+            else:
+                http.headers["Authorization"] = f"Bearer {token}"
+            with file.open("rb") as content:
+                r = http.post(
+                    "/bulk-uploads/",
+                    params=params,
+                    files={"file": (file.name, content, "text/csv")},
+                    timeout=600,
+                )
+            if r.status_code != 202:
+                raise fail(f"upload refused ({r.status_code}): {detail(r)}")
+            upload = r.json()
+            console.print(f"bulk upload {upload['id']} started ({upload['workflow_id']})")
+            columns = (
+                TextColumn("{task.description:<9}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("{task.fields[counts]}"),
+                TimeElapsedColumn(),
+            )
+            with Progress(*columns, console=console) as progress:
+                bar = progress.add_task("pending", total=None, counts="")
+                while True:
+                    r = http.get(f"/bulk-uploads/{upload['id']}", params=params)
+                    if r.status_code == 401 and token is None:  # the access token expired
+                        login(http)
+                        continue
+                    if r.status_code != 200:
+                        raise fail(f"cannot read the upload ({r.status_code}): {detail(r)}")
+                    upload = r.json()
+                    progress.update(
+                        bar,
+                        description=upload["status"],
+                        total=upload["total_rows"] or None,
+                        completed=upload["processed_rows"],
+                        counts=f"created {upload['created_count']}  updated "
+                        f"{upload['updated_count']}  failed {upload['failed_count']}",
+                    )
+                    if upload["completed_at"]:
+                        break
+                    time.sleep(poll)
+            errors = []
+            if upload["failed_count"]:
+                r = http.get(f"/bulk-uploads/{upload['id']}/errors", params={**params, "limit": 5})
+                errors = r.json()["data"] if r.status_code == 200 else []
+    except httpx.HTTPError as error:
+        raise fail(f"cannot reach the API at {api}: {error}") from error
+    except KeyboardInterrupt:
+        typer.echo("stopped following; the upload goes on in the background", err=True)
+        raise typer.Exit(130) from None
+    typer.echo(
+        f"{upload['status']}: {upload['total_rows']} rows, {upload['created_count']} created, "
+        f"{upload['updated_count']} updated, {upload['failed_count']} failed"
+    )
+    for error in errors:
+        typer.echo(f"  row {error['row_number']} ({error['sku']}): {error['message']}")
+    if upload["failed_count"] > len(errors):
+        typer.echo(f"  … and {upload['failed_count'] - len(errors)} more")
+    if upload.get("error_report_url"):
+        typer.echo(f"error report: {upload['error_report_url']}")
+    if upload["status"] != "completed":
+        raise fail(upload.get("error_message") or f"bulk upload {upload['status']}")
 
 
 def main() -> None:

@@ -16,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from prometheus_client import start_http_server
 from redis.asyncio import Redis
 from temporalio.client import Client
 from temporalio.worker import Worker
@@ -26,9 +27,11 @@ from core.compute import ComputeClient
 from core.compute_events import ComputeEventBridge
 from core.config import Settings, get_settings
 from core.db import create_engine, create_sessionmaker
+from core.logging import configure as configure_logging
 from core.storage import ObjectStore
-from core.temporal import connect
+from core.temporal import connect, metrics_runtime
 from workflows.registry import WORKFLOWS_BY_QUEUE
+from workflows.schedules import sync_schedules
 
 log = logging.getLogger("sartiq.worker")
 
@@ -99,8 +102,24 @@ def build_bridge(client: Client, settings: Settings) -> tuple[ComputeEventBridge
     return bridge, redis
 
 
+async def sync_schedules_at_start(client: Client, settings: Settings) -> None:
+    """Create or update the periodic jobs' schedules (idempotent: every worker start does
+    it). A failure is logged, not fatal: the worker still serves, and `sartiq schedules
+    sync` can be run by hand."""
+    try:
+        outcome = await sync_schedules(client, settings)
+    except Exception:
+        log.exception("schedule sync failed")
+        return
+    log.info("schedules: %s", ", ".join(f"{k} {v}" for k, v in outcome.items()))
+
+
 async def run(settings: Settings) -> None:
-    client = await connect(settings)
+    runtime = None
+    if settings.WORKER_METRICS_PORT:
+        start_http_server(settings.WORKER_METRICS_PORT, addr="127.0.0.1")
+        runtime = metrics_runtime(settings.WORKER_METRICS_PORT + 1)
+    client = await connect(settings, runtime=runtime)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -112,10 +131,13 @@ async def run(settings: Settings) -> None:
         bridge, bridge_redis = build_bridge(client, settings)
         tasks = [asyncio.create_task(w.run()) for w in worker_set.workers]
         bridge_task = asyncio.create_task(bridge.run())
+        # In the background: serving work must not wait for the schedules' round trips.
+        sync_task = asyncio.create_task(sync_schedules_at_start(client, settings))
         log.info("worker running on %s", ", ".join(w.task_queue for w in worker_set.workers))
         await stop.wait()
         log.info("worker shutting down")
         bridge.stop()
+        sync_task.cancel()
         bridge_task.cancel()
         await asyncio.gather(bridge_task, return_exceptions=True)
         await asyncio.gather(*(w.shutdown() for w in worker_set.workers), return_exceptions=True)
@@ -125,10 +147,9 @@ async def run(settings: Settings) -> None:
 
 
 def main() -> None:
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    asyncio.run(run(get_settings()))
+    settings = get_settings()
+    configure_logging(json_logs=settings.json_logs, level=settings.LOG_LEVEL)
+    asyncio.run(run(settings))
 
 
 if __name__ == "__main__":

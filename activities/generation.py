@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -57,6 +58,17 @@ def _compute_failure(error: ComputeError) -> ApplicationError:
     return ApplicationError(str(error), type="ComputeError", non_retryable=not error.retryable)
 
 
+@dataclass(frozen=True)
+class PendingEvent:
+    """An event built inside a transaction and published after its commit."""
+
+    type: str
+    payload: dict[str, Any]
+    organization_id: uuid.UUID | None
+    user_id: uuid.UUID | None
+    dedupe_key: str
+
+
 class GenerationActivities:
     """Built once per worker with its clients."""
 
@@ -78,17 +90,19 @@ class GenerationActivities:
 
     # -- events ------------------------------------------------------------------------
 
-    async def _publish(self, session: AsyncSession, generation: Generation, kind: str) -> None:
+    async def _generation_event(
+        self, session: AsyncSession, generation: Generation, kind: str
+    ) -> PendingEvent:
         """generation.<kind> with the generation as GET /generations/{id} shows it; the
         dedupe key makes a retried activity publish nothing new."""
+        await session.flush()
         (public,) = await generations.publics(
             session, [generation], ui_url=lambda wid: ui_url(self.settings, wid)
         )
         key = f"generation:{generation.id}:{generation.attempt}:{kind}"
         if kind == "updated":
             key += f":{generation.status.value}:{generation.progress:.3f}"
-        await events.publish(
-            self.redis,
+        return PendingEvent(
             type=f"generation.{kind}",
             payload=public.model_dump(mode="json"),
             organization_id=generation.organization_id,
@@ -96,12 +110,11 @@ class GenerationActivities:
             dedupe_key=key,
         )
 
-    async def _publish_shot(self, session: AsyncSession, shot_id: uuid.UUID) -> None:
+    async def _shot_event(self, session: AsyncSession, shot_id: uuid.UUID) -> PendingEvent | None:
         public = await shots.public_by_id(session, shot_id)
         if public is None:
-            return
-        await events.publish(
-            self.redis,
+            return None
+        return PendingEvent(
             type="shot.updated",
             payload=public.model_dump(mode="json"),
             organization_id=public.organization_id,
@@ -109,17 +122,32 @@ class GenerationActivities:
             dedupe_key=f"shot:{public.id}:{public.current_revision_id}:{public.status}",
         )
 
+    async def _emit(self, pending: list[PendingEvent | None]) -> None:
+        """Publish after the commit, so a client that reloads on an event reads the new
+        state; a retry re-publishes under the same dedupe keys, never twice."""
+        for event in pending:
+            if event is not None:
+                await events.publish(
+                    self.redis,
+                    type=event.type,
+                    payload=event.payload,
+                    organization_id=event.organization_id,
+                    user_id=event.user_id,
+                    dedupe_key=event.dedupe_key,
+                )
+
     # -- database ------------------------------------------------------------------------
 
     @activity.defn(name="generation.mark_processing")
     async def mark_processing(self, data: GenerationInput) -> GenerationPlan:
+        pending: list[PendingEvent | None] = []
         async with session_scope(self.sessionmaker) as session:
             generation = await generations.load_for_update(session, uuid.UUID(data.generation_id))
             running = await generations.mark_processing(session, generation)
             plan = await self._plan(session, generation, already_finished=not running)
-            await session.flush()
             if running:
-                await self._publish(session, generation, "updated")
+                pending.append(await self._generation_event(session, generation, "updated"))
+        await self._emit(pending)
         return plan
 
     async def _plan(
@@ -213,11 +241,17 @@ class GenerationActivities:
 
     @activity.defn(name="generation.record_progress")
     async def record_progress(self, data: ProgressInput) -> None:
+        pending: list[PendingEvent | None] = []
         async with session_scope(self.sessionmaker) as session:
             generation = await generations.load_for_update(session, uuid.UUID(data.generation_id))
-            if await generations.set_progress(session, generation, data.progress):
-                await session.flush()
-                await self._publish(session, generation, "updated")
+            await generations.set_progress(session, generation, data.progress)
+            # Also on a retry whose first try committed: the event may not have gone out.
+            if (
+                generation.status == GenerationStatus.PROCESSING
+                and generation.progress >= data.progress
+            ):
+                pending.append(await self._generation_event(session, generation, "updated"))
+        await self._emit(pending)
 
     @activity.defn(name="generation.record_try")
     async def record_try(self, data: RecordTryInput) -> None:
@@ -264,33 +298,35 @@ class GenerationActivities:
 
     @activity.defn(name="generation.complete")
     async def complete_generation(self, data: CompleteInput) -> None:
+        pending: list[PendingEvent | None] = []
         async with session_scope(self.sessionmaker) as session:
             generation = await generations.load_for_update(session, uuid.UUID(data.generation_id))
-            if generation.status == GenerationStatus.COMPLETED:
-                return
-            await generations.complete(
-                session, generation, best_try=data.best_try, best_score=data.best_score
-            )
-            await session.flush()
-            await self._publish(session, generation, "completed")
+            if generation.status != GenerationStatus.COMPLETED:
+                await generations.complete(
+                    session, generation, best_try=data.best_try, best_score=data.best_score
+                )
+            # A retry after the commit re-announces (deduplicated), so no event is lost.
+            pending.append(await self._generation_event(session, generation, "completed"))
             if generation.shot_id is not None:
-                await self._publish_shot(session, generation.shot_id)
+                pending.append(await self._shot_event(session, generation.shot_id))
+        await self._emit(pending)
 
     @activity.defn(name="generation.finish")
     async def finish_generation(self, data: FinishInput) -> None:
+        pending: list[PendingEvent | None] = []
+        status = GenerationStatus(data.status)
         async with session_scope(self.sessionmaker) as session:
             generation = await generations.load_for_update(session, uuid.UUID(data.generation_id))
-            status = GenerationStatus(data.status)
-            changed = await generations.finish(
+            await generations.finish(
                 session,
                 generation,
                 status=status,
                 error_message=data.error_message,
                 error_category=data.error_category,
             )
-            await session.flush()
-            if changed:
-                await self._publish(session, generation, status.value)
+            if generation.status == status:
+                pending.append(await self._generation_event(session, generation, status.value))
+        await self._emit(pending)
 
     # -- compute ---------------------------------------------------------------------------
 

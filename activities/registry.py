@@ -5,10 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from activities.bulk_upload import BulkUploadActivities
 from activities.caption import CaptionActivities
 from activities.clients import Clients
+from activities.export import ExportActivities
 from activities.generation import GenerationActivities
 from activities.maintenance import MaintenanceActivities
+from activities.media_cleanup import MediaCleanupActivities
 from core.temporal import DEFAULT_QUEUE, GENERATIONS_QUEUE, MAINTENANCE_QUEUE
 
 
@@ -20,7 +23,9 @@ def activities_by_queue(clients: Clients) -> dict[str, list[Callable[..., Any]]]
         compute=clients.compute,
         store=clients.store,
     )
-    maintenance = MaintenanceActivities(clients.sessionmaker)
+    maintenance = MaintenanceActivities(
+        clients.sessionmaker, redis=clients.redis, settings=clients.settings
+    )
     queues: dict[str, list[Callable[..., Any]]] = {
         GENERATIONS_QUEUE: [
             generation.plan_batch,
@@ -47,4 +52,36 @@ def activities_by_queue(clients: Clients) -> dict[str, list[Callable[..., Any]]]
             caption.apply_caption,
         ]
     )
+    media_cleanup = MediaCleanupActivities(
+        settings=clients.settings, sessionmaker=clients.sessionmaker, store=clients.store
+    )
+    queues.setdefault(MAINTENANCE_QUEUE, []).extend(
+        [
+            maintenance.write_usage_report,
+            maintenance.reconcile_generations,
+            media_cleanup.delete_object,
+            media_cleanup.record_dead_letter,
+            media_cleanup.retry_dead_letters,
+            media_cleanup.record_retry_report,
+            media_cleanup.start_orphan_scan,
+            media_cleanup.scan_orphan_page,
+            media_cleanup.finish_orphan_scan,
+        ]
+    )
+    bulk_upload = BulkUploadActivities(clients)
+    queues.setdefault(DEFAULT_QUEUE, []).extend(
+        [
+            bulk_upload.plan,
+            bulk_upload.fetch_images,
+            bulk_upload.apply_chunk,
+            bulk_upload.finish,
+        ]
+    )
+    export = ExportActivities(
+        settings=clients.settings,
+        sessionmaker=clients.sessionmaker,
+        redis=clients.redis,
+        store=clients.store,
+    )
+    queues.setdefault(DEFAULT_QUEUE, []).extend(export.activities())
     return queues

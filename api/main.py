@@ -13,10 +13,12 @@ from fastapi.staticfiles import StaticFiles
 from redis.asyncio import Redis
 
 from api.errors import install_error_handlers
-from api.routes import api_router
+from api.middleware import RequestContextMiddleware
+from api.routes import api_router, metrics
 from core.config import Settings, get_settings
 from core.db import create_engine, create_sessionmaker, session_scope
 from core.events import EventHub
+from core.logging import configure as configure_logging
 from core.security import use_fast_password_hashing
 from core.storage import ObjectStore
 from core.temporal import LazyClient
@@ -28,6 +30,8 @@ STATIC_DIR = Path(__file__).parent / "static"
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
+    if settings.json_logs:
+        configure_logging(json_logs=True, level=settings.LOG_LEVEL)
     if settings.ENVIRONMENT == "test":
         use_fast_password_hashing()
 
@@ -68,6 +72,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_headers=["*"],
         )
     install_error_handlers(app)
+    app.add_middleware(RequestContextMiddleware)
+    app.include_router(metrics.router)  # /metrics at the root, where scrapers look
     app.include_router(api_router, prefix=settings.API_V1_STR)
     # The live page: plain HTML + one script, no build step.
     app.mount("/app", StaticFiles(directory=STATIC_DIR, html=True), name="app")

@@ -19,12 +19,14 @@ import uuid
 from typing import Any
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+from prometheus_client import Gauge as PromGauge
 from pydantic import ValidationError
 from redis.exceptions import RedisError
 from starlette.websockets import WebSocketState
 
 from core import events
 from core.events import EventHub, Resync, Subscription
+from core.metrics import WEBSOCKET_CONNECTIONS
 from core.security import InvalidTokenError, decode_token
 from models.events import (
     AuthClientMessage,
@@ -55,19 +57,24 @@ router = APIRouter(tags=["realtime"])
 
 
 class Gauge:
-    """A process-local gauge (metrics export comes later)."""
+    """A process-local gauge, mirrored into Prometheus when given one."""
 
-    def __init__(self) -> None:
+    def __init__(self, exported: PromGauge | None = None) -> None:
         self.value = 0
+        self._exported = exported
 
     def inc(self) -> None:
         self.value += 1
+        if self._exported is not None:
+            self._exported.inc()
 
     def dec(self) -> None:
         self.value -= 1
+        if self._exported is not None:
+            self._exported.dec()
 
 
-live_connections = Gauge()  # accepted sockets
+live_connections = Gauge(WEBSOCKET_CONNECTIONS)  # accepted sockets
 streaming_connections = Gauge()  # authenticated sockets receiving events
 
 

@@ -23,6 +23,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
+from core.metrics import BRIDGE_EVENTS, BRIDGE_LAG_SECONDS
 from workflows.types import ComputeEvent
 
 log = logging.getLogger("sartiq.compute_events")
@@ -98,6 +99,7 @@ class ComputeEventBridge:
         claim_idle_ms: int = 30_000,
         block_ms: int = 1000,
         batch: int = 100,
+        concurrency: int = 32,
     ) -> None:
         self.redis = redis
         self.client = client
@@ -107,6 +109,7 @@ class ComputeEventBridge:
         self.claim_idle_ms = claim_idle_ms
         self.block_ms = block_ms
         self.batch = batch
+        self.concurrency = concurrency
         self.delivered = 0
         self.last_lag_ms: float | None = None
         self._stopping = asyncio.Event()
@@ -120,23 +123,32 @@ class ComputeEventBridge:
                 raise
 
     async def _handle(self, entries: list[tuple[Any, Any]]) -> None:
-        done = []
-        for entry_id, raw in entries:
+        """Signal a batch concurrently (one at a time made a burst of events wait seconds),
+        then acknowledge exactly the entries whose signal was accepted."""
+        limit = asyncio.Semaphore(self.concurrency)
+
+        async def one(entry_id: Any, raw: Any) -> Any | None:
             if raw is None:  # deleted while pending
-                done.append(entry_id)
-                continue
-            fields = _decode(raw)
-            if await deliver(self.client, fields):
-                done.append(entry_id)
-                self.delivered += 1
-                self._record_lag(entry_id)
+                return entry_id
+            async with limit:
+                delivered = await deliver(self.client, _decode(raw))
+            if not delivered:
+                return None
+            self.delivered += 1
+            self._record_lag(entry_id)
+            return entry_id
+
+        results = await asyncio.gather(*(one(entry_id, raw) for entry_id, raw in entries))
+        done = [entry_id for entry_id in results if entry_id is not None]
         if done:
             await self.redis.xack(self.stream, self.group, *done)
 
     def _record_lag(self, entry_id: bytes | str) -> None:
         ident = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
+        BRIDGE_EVENTS.inc()
         with contextlib.suppress(ValueError):
             self.last_lag_ms = time.time() * 1000 - int(ident.split("-", 1)[0])
+            BRIDGE_LAG_SECONDS.set(max(0.0, self.last_lag_ms / 1000))
 
     async def _claim_stale(self) -> None:
         """Take over entries another (dead) consumer read but never acknowledged."""

@@ -74,6 +74,10 @@ class Settings(BaseSettings):
     GENERATION_POLL_INTERVAL_SECONDS: int = Field(default=15, ge=1)
     SHOOTING_MAX_CONCURRENT_GENERATIONS: int = Field(default=4, ge=1, le=100)
 
+    # Media cleanup: unattached media rows (and `media/` objects without a row) younger than
+    # this are never removed by the orphan scan (uploads in flight, attachments to come).
+    ORPHAN_GRACE_HOURS: int = Field(default=24, ge=0)
+
     # Object store (Cloudflare R2 in production; SeaweedFS in dev)
     R2_ACCOUNT_ID: str | None = None
     R2_ENDPOINT_URL: str | None = None
@@ -94,6 +98,12 @@ class Settings(BaseSettings):
     TASK_QUEUE_PREFIX: str = ""
     TEMPORAL_TLS: bool = False
 
+    # "auto": JSON lines outside development (for log shippers), readable text in dev.
+    LOG_FORMAT: Literal["auto", "json", "text"] = "auto"
+    LOG_LEVEL: str = "INFO"
+    # Worker metrics (0 = off): our own on this port, the Temporal SDK's on the next one.
+    WORKER_METRICS_PORT: int = Field(default=0, ge=0, le=65534)
+
     HEALTH_CHECK_TIMEOUT_SECONDS: float = Field(default=2.0, gt=0)
 
     @computed_field  # type: ignore[prop-decorator]
@@ -113,6 +123,12 @@ class Settings(BaseSettings):
         if self.R2_ACCOUNT_ID:
             return f"https://{self.R2_ACCOUNT_ID}.r2.cloudflarestorage.com"
         return None
+
+    @property
+    def json_logs(self) -> bool:
+        return self.LOG_FORMAT == "json" or (
+            self.LOG_FORMAT == "auto" and self.ENVIRONMENT in ("staging", "production")
+        )
 
     @property
     def is_development(self) -> bool:

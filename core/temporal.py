@@ -7,6 +7,7 @@ import asyncio
 from temporalio.client import Client
 from temporalio.common import SearchAttributeKey
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 
 from core.config import Settings
 
@@ -30,7 +31,7 @@ SEARCH_ATTRIBUTES: dict[str, str] = {
 }
 
 
-async def connect(settings: Settings) -> Client:
+async def connect(settings: Settings, *, runtime: Runtime | None = None) -> Client:
     """A client with the pydantic data converter (every process uses this one helper)."""
     return await Client.connect(
         settings.TEMPORAL_ADDRESS,
@@ -38,6 +39,14 @@ async def connect(settings: Settings) -> Client:
         data_converter=pydantic_data_converter,
         api_key=settings.TEMPORAL_API_KEY,
         tls=settings.TEMPORAL_TLS,
+        runtime=runtime,
+    )
+
+
+def metrics_runtime(port: int) -> Runtime:
+    """A runtime exporting the SDK's worker metrics (slots, latencies, polls) for Prometheus."""
+    return Runtime(
+        telemetry=TelemetryConfig(metrics=PrometheusConfig(bind_address=f"127.0.0.1:{port}"))
     )
 
 

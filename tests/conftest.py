@@ -20,6 +20,9 @@ from fastapi import FastAPI
 from core.config import Settings, get_settings
 from tests.helpers import Api, UserHandle
 
+# compute_sim and the worker, once per session for every directory that needs them.
+pytest_plugins = ("tests.stack_fixtures",)
+
 SERVICE_VARS = {
     "postgres": "DATABASE_URL",
     "redis": "REDIS_URL",

@@ -10,11 +10,12 @@ ends `cancelled`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from datetime import datetime, timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError, is_cancelled_exception
 
 with workflow.unsafe.imports_passed_through():
     from activities.generation import GenerationActivities
@@ -37,6 +38,7 @@ with workflow.unsafe.imports_passed_through():
 TERMINAL = frozenset({"completed", "failed", "cancelled"})
 SHORT = timedelta(seconds=30)
 RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30))
+CANCELLED = "Cancelled by request"
 # How much progress must accumulate before it is written to the database and the socket.
 PROGRESS_STEP = 0.25
 
@@ -100,24 +102,44 @@ class GenerationWorkflow:
 
     @workflow.run
     async def run(self, data: GenerationInput) -> str:
-        plan: GenerationPlan = await workflow.execute_activity_method(
-            GenerationActivities.mark_processing,
-            data,
-            start_to_close_timeout=SHORT,
-            retry_policy=RETRY,
-        )
+        try:
+            plan: GenerationPlan = await workflow.execute_activity_method(
+                GenerationActivities.mark_processing,
+                data,
+                start_to_close_timeout=SHORT,
+                retry_policy=RETRY,
+            )
+        except (asyncio.CancelledError, ActivityError) as error:
+            # Cancelled before it got going (a cancel right after the start): the row must
+            # not stay pending/processing behind a closed workflow.
+            if is_cancelled_exception(error):
+                await self._finish(data.generation_id, "cancelled", CANCELLED, "cancelled")
+            raise
         if plan.already_finished:
             return "already_finished"
         self._set_status("processing")
         deadline = workflow.now() + timedelta(seconds=plan.deadline_seconds)
         try:
             await self._generate(plan, deadline)
+        except GenerationFailed as failure:
+            await self._finish(plan.generation_id, "failed", failure.message, failure.category)
+            return "failed"
         except asyncio.CancelledError:
             # Cleanup must run although the workflow is being cancelled.
-            await self._finish(plan, "cancelled", "Cancelled by request", "cancelled")
+            await self._finish(plan.generation_id, "cancelled", CANCELLED, "cancelled")
             raise
-        except GenerationFailed as failure:
-            await self._finish(plan, "failed", failure.message, failure.category)
+        except ActivityError as error:
+            # A cancel that lands while an activity is in flight arrives as an ActivityError
+            # caused by CancelledError (not as asyncio.CancelledError).
+            if is_cancelled_exception(error):
+                await self._finish(plan.generation_id, "cancelled", CANCELLED, "cancelled")
+                raise
+            # An activity that cannot succeed (a non-retryable error: compute lost the task,
+            # an output cannot be downloaded, ...) ends the generation `failed` instead of
+            # leaving it `processing` behind a failed workflow.
+            await self._finish(
+                plan.generation_id, "failed", _cause_message(error), _failure_category(error)
+            )
             return "failed"
         self._set_status("completed")
         return "completed"
@@ -128,6 +150,8 @@ class GenerationWorkflow:
         for try_number in range(1, tries + 1):
             self._try = try_number
             output = await self._run_task(plan, "generation", try_number, deadline)
+            # The predictions belong to the generation task, not to the evaluation after it.
+            generation_task_id = self._task_id or ""
             if not output.images:
                 raise GenerationFailed("Compute returned no images", "empty_result")
             stored = await workflow.execute_activity_method(
@@ -157,7 +181,7 @@ class GenerationWorkflow:
                 RecordTryInput(
                     generation_id=plan.generation_id,
                     try_number=try_number,
-                    task_id=self._task_id or "",
+                    task_id=generation_task_id,
                     outputs=stored,
                     score=score,
                 ),
@@ -203,19 +227,22 @@ class GenerationWorkflow:
             sim=plan.sim,
         )
         try:
-            task_id: str = await workflow.execute_activity_method(
-                GenerationActivities.submit_task,
-                submit,
-                start_to_close_timeout=SHORT,
-                retry_policy=RETRY,
-            )
+            task_id = await self._submit(submit)
+        except asyncio.CancelledError:
+            await self._cancel_submitted(submit)
+            raise
         except ActivityError as error:
+            if is_cancelled_exception(error):
+                await self._cancel_submitted(submit)
+                raise
             raise GenerationFailed(_cause_message(error), "submission_error") from error
         self._task_id = task_id
         try:
             snapshot = await self._wait_for(task_id, plan, deadline)
-        except asyncio.CancelledError:
-            await self._cancel_task(task_id)
+        except (asyncio.CancelledError, ActivityError) as error:
+            # Also when the cancel lands while a poll/progress activity is in flight.
+            if is_cancelled_exception(error):
+                await self._cancel_task(task_id)
             raise
         if snapshot.status != "completed":
             raise GenerationFailed(
@@ -228,6 +255,21 @@ class GenerationWorkflow:
             start_to_close_timeout=SHORT,
             retry_policy=RETRY,
         )
+
+    async def _submit(self, submit: SubmitTaskInput) -> str:
+        return await workflow.execute_activity_method(
+            GenerationActivities.submit_task,
+            submit,
+            start_to_close_timeout=SHORT,
+            retry_policy=RETRY,
+        )
+
+    async def _cancel_submitted(self, submit: SubmitTaskInput) -> None:
+        """A cancel landed while the task was being submitted: the task may exist already
+        (the activity goes on without us). Submitting again under the same idempotency key
+        finds it (or creates the only one there will be), so it can be cancelled."""
+        with contextlib.suppress(ActivityError):
+            await self._cancel_task(await self._submit(submit))
 
     async def _wait_for(
         self, task_id: str, plan: GenerationPlan, deadline: datetime
@@ -291,12 +333,12 @@ class GenerationWorkflow:
             retry_policy=RetryPolicy(maximum_attempts=5),
         )
 
-    async def _finish(self, plan: GenerationPlan, status: str, message: str, category: str) -> None:
+    async def _finish(self, generation_id: str, status: str, message: str, category: str) -> None:
         self._set_status(status)
         await workflow.execute_activity_method(
             GenerationActivities.finish_generation,
             FinishInput(
-                generation_id=plan.generation_id,
+                generation_id=generation_id,
                 status=status,
                 error_message=message,
                 error_category=category,
@@ -308,6 +350,13 @@ class GenerationWorkflow:
     def _set_status(self, status: str) -> None:
         self._status = status
         workflow.upsert_search_attributes([STATUS.value_set(status)])
+
+
+def _failure_category(error: ActivityError) -> str:
+    cause = error.cause
+    if isinstance(cause, ApplicationError) and cause.type == "ComputeError":
+        return "compute_error"
+    return "internal_error"
 
 
 def _cause_message(error: ActivityError) -> str:

@@ -16,6 +16,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.generation import GenerationWorkflow
     from workflows.types import (
         BatchProgress,
+        FinishInput,
         GenerationInput,
         PlanBatchInput,
         PlannedGeneration,
@@ -45,16 +46,49 @@ class ShootingGenerationWorkflow:
         )
         self._progress.total = len(planned)
         queue = list(planned)
-        running: set[asyncio.Task[None]] = set()
+        # A list, not a set: workflow.wait returns lists, and a set of tasks iterates in an
+        # order that differs between runs (replay must see the same order).
+        running: list[asyncio.Task[None]] = []
         limit = max(1, batch.max_in_flight)
-        while queue or running:
-            while queue and len(running) < limit:
-                running.add(asyncio.create_task(self._generate(batch, queue.pop(0))))
-            self._progress.running = len(running)
-            _done, running = await workflow.wait(running, return_when=asyncio.FIRST_COMPLETED)
+        try:
+            while queue or running:
+                while queue and len(running) < limit:
+                    running.append(asyncio.create_task(self._generate(batch, queue.pop(0))))
+                self._progress.running = len(running)
+                _done, running = await workflow.wait(running, return_when=asyncio.FIRST_COMPLETED)
+        except asyncio.CancelledError:
+            # Cancelling the batch only cancels this coroutine: the children would otherwise
+            # be terminated by the parent close policy, skipping their cleanup (generation
+            # left `processing`, compute task left running). Cancel them and wait for it.
+            await self._cancel(running, queue)
+            raise
         self._progress.running = 0
         workflow.upsert_search_attributes([STATUS.value_set("completed")])
         return self._progress
+
+    async def _cancel(
+        self, running: list[asyncio.Task[None]], queue: list[PlannedGeneration]
+    ) -> None:
+        for task in running:
+            task.cancel()
+        if running:
+            await workflow.wait(running)
+        self._progress.running = 0
+        # Planned but never started: end them `cancelled`, or they would wait as `pending`.
+        for item in queue:
+            await workflow.execute_activity_method(
+                GenerationActivities.finish_generation,
+                FinishInput(
+                    generation_id=item.generation_id,
+                    status="cancelled",
+                    error_message="Batch cancelled before this generation started",
+                    error_category="cancelled",
+                ),
+                start_to_close_timeout=timedelta(seconds=30),
+                retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=30)),
+            )
+            self._progress.cancelled += 1
+        workflow.upsert_search_attributes([STATUS.value_set("cancelled")])
 
     async def _generate(self, batch: ShootingGenerationInput, item: PlannedGeneration) -> None:
         try:
@@ -72,8 +106,10 @@ class ShootingGenerationWorkflow:
                     SearchAttributePair(STATUS, "pending"),
                 ),
             )
-        except ChildWorkflowError:
-            self._progress.cancelled += 1  # the child was cancelled (or terminated)
+        except (ChildWorkflowError, asyncio.CancelledError):
+            # The child was cancelled (or terminated); when the batch itself is being
+            # cancelled, run() re-raises the cancellation after every child has ended.
+            self._progress.cancelled += 1
             return
         if outcome == "failed":
             self._progress.failed += 1

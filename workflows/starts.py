@@ -20,13 +20,24 @@ from core.temporal import (
     ENTITY_ID,
     ENTITY_TYPE,
     GENERATIONS_QUEUE,
+    MAINTENANCE_QUEUE,
     ORGANIZATION_ID,
     SHOOTING_ID,
     STATUS,
 )
+from workflows.bulk_upload import BulkUploadWorkflow
+from workflows.bulk_upload_types import BulkUploadInput
 from workflows.caption import CaptionWorkflow
 from workflows.caption_types import CaptionInput
+from workflows.export import ExportWorkflow
+from workflows.export_types import (
+    DEFAULT_HEARTBEAT_TIMEOUT_SECONDS,
+    ExportInput,
+    ExportOutcome,
+)
 from workflows.generation import GenerationWorkflow
+from workflows.maintenance_types import MediaDeletionInput, OrphanScanInput
+from workflows.media_cleanup import MediaDeletionWorkflow, OrphanScanWorkflow
 from workflows.shooting_generation import ShootingGenerationWorkflow
 from workflows.types import GenerationInput, ShootingGenerationInput
 
@@ -169,3 +180,141 @@ async def start_caption(
         )
     except WorkflowAlreadyStartedError:
         return client.get_workflow_handle(workflow_id)
+
+
+async def start_media_deletion(
+    client: Client,
+    data: MediaDeletionInput,
+    *,
+    organization_id: uuid.UUID | None = None,
+    owner_id: uuid.UUID | None = None,
+    task_queue_prefix: str = "",
+) -> WorkflowHandle:
+    """Delete a media object after its row's deletion was committed
+    (`media-deletion-{media id}`). Media ids derive from content: the same bytes deleted
+    again later reuse the id, hence ALLOW_DUPLICATE."""
+    media_id = data.media_resource_id or data.storage_key
+    workflow_id = f"media-deletion-{media_id}"
+    try:
+        return await client.start_workflow(
+            MediaDeletionWorkflow.run,
+            data,
+            id=workflow_id,
+            task_queue=task_queue_prefix + MAINTENANCE_QUEUE,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+            search_attributes=search_attributes(
+                organization_id=organization_id,
+                entity_id=media_id,
+                entity_type="media_deletion",
+                status="running",
+            ),
+            priority=Priority(
+                priority_key=PRIORITY_MAINTENANCE,
+                fairness_key=fairness_key(organization_id, owner_id),
+            ),
+        )
+    except WorkflowAlreadyStartedError:
+        return client.get_workflow_handle(workflow_id)
+
+
+async def start_orphan_scan(
+    client: Client, data: OrphanScanInput, *, task_queue_prefix: str = ""
+) -> WorkflowHandle:
+    """An on-demand orphan scan (the daily one comes from its schedule)."""
+    mode = "dry-run" if data.dry_run else "delete"
+    return await client.start_workflow(
+        OrphanScanWorkflow.run,
+        data,
+        id=f"orphan-scan-{mode}-{uuid.uuid4().hex[:12]}",
+        task_queue=task_queue_prefix + MAINTENANCE_QUEUE,
+        priority=Priority(priority_key=PRIORITY_MAINTENANCE),
+        search_attributes=TypedSearchAttributes([SearchAttributePair(ENTITY_TYPE, "orphan_scan")]),
+        static_summary=f"Orphan scan ({mode}), started by an admin",
+    )
+
+
+def bulk_upload_workflow_id(upload_id: uuid.UUID | str) -> str:
+    return f"bulk-upload-{upload_id}"
+
+
+async def start_bulk_upload(
+    client: Client,
+    *,
+    upload_id: uuid.UUID,
+    organization_id: uuid.UUID | None,
+    owner_id: uuid.UUID | None,
+    task_queue_prefix: str = "",
+    chunk_rows: int | None = None,
+    continue_as_new_every: int | None = None,
+) -> WorkflowHandle:
+    """One run per bulk upload (`bulk-upload-{id}`); a repeated start finds it. A start after
+    the upload finished runs again and finds nothing to do. `chunk_rows` and
+    `continue_as_new_every` are knobs for tests."""
+    workflow_id = bulk_upload_workflow_id(upload_id)
+    data = BulkUploadInput(
+        bulk_upload_id=str(upload_id),
+        continue_as_new_every=continue_as_new_every,
+        **({"chunk_rows": chunk_rows} if chunk_rows else {}),
+    )
+    try:
+        return await client.start_workflow(
+            BulkUploadWorkflow.run,
+            data,
+            id=workflow_id,
+            task_queue=task_queue_prefix + DEFAULT_QUEUE,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+            search_attributes=search_attributes(
+                organization_id=organization_id,
+                entity_id=upload_id,
+                entity_type="bulk_upload",
+                status="pending",
+            ),
+            priority=Priority(
+                priority_key=PRIORITY_JOB, fairness_key=fairness_key(organization_id, owner_id)
+            ),
+            static_summary=f"Bulk upload {upload_id}",
+        )
+    except WorkflowAlreadyStartedError:
+        return client.get_workflow_handle(workflow_id)
+
+
+async def start_export(
+    client: Client,
+    *,
+    export_id: uuid.UUID,
+    organization_id: uuid.UUID | None,
+    owner_id: uuid.UUID | None,
+    shooting_id: uuid.UUID | None = None,
+    task_queue_prefix: str = "",
+    heartbeat_timeout_seconds: int = DEFAULT_HEARTBEAT_TIMEOUT_SECONDS,
+) -> WorkflowHandle:
+    """One run per export (`export-{id}`); a repeated start finds it, a start after it
+    finished finds the export done. `heartbeat_timeout_seconds` bounds how long a dead
+    worker's zip attempt goes unnoticed (tests shorten it)."""
+    workflow_id = f"export-{export_id}"
+    try:
+        return await client.start_workflow(
+            ExportWorkflow.run,
+            ExportInput(
+                export_id=str(export_id), heartbeat_timeout_seconds=heartbeat_timeout_seconds
+            ),
+            id=workflow_id,
+            task_queue=task_queue_prefix + DEFAULT_QUEUE,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+            search_attributes=search_attributes(
+                organization_id=organization_id,
+                entity_id=export_id,
+                entity_type="export",
+                status="pending",
+                shooting_id=shooting_id,
+            ),
+            priority=Priority(
+                priority_key=PRIORITY_JOB, fairness_key=fairness_key(organization_id, owner_id)
+            ),
+            static_summary=f"Export {export_id}",
+        )
+    except WorkflowAlreadyStartedError:
+        return client.get_workflow_handle(workflow_id, result_type=ExportOutcome)

@@ -4,12 +4,17 @@ from fastapi import APIRouter
 
 from api.routes import (
     admin,
+    bulk_uploads,
     captions,
     compute_webhook,
+    exports,
     files,
+    gallery,
     generations,
     guidelines,
     login,
+    maintenance,
+    media,
     organizations,
     presets,
     products,
@@ -44,8 +49,13 @@ for module in (
     realtime,
     generations,
     files,
+    gallery,
     compute_webhook,
     uploads,
     captions,
+    maintenance,
+    media,
+    bulk_uploads,
+    exports,
 ):
     api_router.include_router(module.router)

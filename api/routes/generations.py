@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel
+from temporalio.client import WorkflowExecutionStatus
 from temporalio.service import RPCError
 
 from api.deps import PageDep, ScopeDep, SessionDep, SettingsDep
@@ -167,6 +168,15 @@ async def generate_shooting(
     )
 
 
+def _run_status(status: WorkflowExecutionStatus | None) -> str:
+    """The run's status in the API's spelling (`cancelled`, like every other status)."""
+    if status is None:
+        return "unknown"
+    if status == WorkflowExecutionStatus.CANCELED:
+        return "cancelled"
+    return status.name.lower()
+
+
 @router.get("/shootings/{shooting_id}/generate")
 async def shooting_generation_progress(
     shooting_id: uuid.UUID,
@@ -189,7 +199,7 @@ async def shooting_generation_progress(
     return BatchStatus(
         workflow_id=workflow_id,
         temporal_ui_url=ui_url(settings, workflow_id),
-        status=description.status.name.lower() if description.status else "unknown",
+        status=_run_status(description.status),
         **vars(progress),
     )
 

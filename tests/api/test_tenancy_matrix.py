@@ -15,6 +15,7 @@ import pytest
 from fastapi import FastAPI
 
 from models.generation import Generation
+from models.jobs import Export
 from models.media import MediaResource
 from tests.helpers import PREFIX, Api, UserHandle
 
@@ -106,9 +107,24 @@ async def _victim_world(api: Api, app: FastAPI, victim: UserHandle) -> dict[str,
         f"/shootings/{shooting}/looks", {"shot_type_ids": [shot_type]}, as_=victim, org=org
     )
     generation, media = await _insert_generation_and_media(app, victim, look["shot_ids"][0])
+    async with app.state.sessionmaker() as session:  # exports are run by a workflow
+        export = Export(organization_id=uuid.UUID(org), owner_id=uuid.UUID(victim.id), shot_ids=[])
+        session.add(export)
+        await session.commit()
+    from models.jobs import BulkUpload  # bulk uploads are run by a workflow
+
+    async with app.state.sessionmaker() as session:
+        bulk_upload = BulkUpload(
+            organization_id=uuid.UUID(org), owner_id=uuid.UUID(victim.id), source_key="x.csv"
+        )
+        session.add(bulk_upload)
+        await session.commit()
     return {
+        "bulk-uploads": str(bulk_upload.id),
         "generations": generation,
+        "exports": str(export.id),
         "files": media,
+        "media-resources": media,
         "organizations": org,
         "members": victim.id,
         "products": await make("/products/", {"name": "Dress"}),

@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 
 from models.media import MediaResource
 from tests.helpers import Api, UserHandle
+from tests.workflows.conftest import record_history
 from workflows.caption import CaptionWorkflow
 
 
@@ -218,6 +219,7 @@ async def test_caption_fills_only_empty_fields(
     client = await app.state.temporal.get()
     handle = client.get_workflow_handle_for(CaptionWorkflow.run, r.json()["workflow_id"])
     result = await handle.result()
+    await record_history(handle, "caption")
     assert "product.description" not in result.filled
     final = (
         await api.get(f"/products/{described['id']}", as_=user, params={"organization_id": org})

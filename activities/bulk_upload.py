@@ -1,0 +1,287 @@
+"""Side effects of BulkUploadWorkflow: read the CSV from the bucket, fetch and ingest
+images, upsert products, record row errors, write the error report, publish events.
+
+Each activity reads only what its input names (the plan's key and a chunk number), so the
+workflow's history holds keys and counts, never rows. All of them are idempotent: the plan
+and the image manifests are rewritten identically, images are content-addressed, the chunk
+transaction applies a chunk once (services/bulk_uploads.py), and events carry dedupe keys.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import uuid
+from collections import OrderedDict
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+
+import httpx
+from botocore.exceptions import ClientError
+from temporalio import activity
+from temporalio.exceptions import ApplicationError, CancelledError
+
+from activities.clients import Clients
+from core import events
+from core.db import session_scope
+from core.temporal import ui_url
+from models.jobs import BulkUpload, JobStatus
+from services import bulk_uploads, csv_rows, ingest, remote_images
+from services import media as media_service
+from services.errors import BadRequest
+from workflows.bulk_upload_types import (
+    ApplyChunkInput,
+    ChunkResult,
+    FetchImagesInput,
+    FinishInput,
+    PlanInput,
+    PlanResult,
+)
+
+# Settings (module constants until core/config.py grows them; see the report).
+MAX_IMAGE_BYTES = 25 * 1024 * 1024  # per image named by a CSV (as presigned product images)
+IMAGE_FETCH_CONCURRENCY = 8  # downloads in flight per chunk
+PLAN_CACHE_SIZE = 8  # plans kept in memory per worker (each chunk activity needs one)
+
+ChunkRows = list[csv_rows.ProductRow | csv_rows.RowError]
+
+
+class BulkUploadActivities:
+    """Built once per worker with its clients."""
+
+    def __init__(self, clients: Clients) -> None:
+        self.clients = clients
+        self.store = clients.store
+        self._plans: OrderedDict[str, bulk_uploads.StoredPlan] = OrderedDict()
+        self._plans_lock = threading.Lock()  # chunk activities run in several threads
+
+    # -- events ------------------------------------------------------------------------
+
+    async def _announce(self, upload: BulkUpload, kind: str) -> None:
+        payload = bulk_uploads.public(upload, ui_url=lambda wid: ui_url(self.clients.settings, wid))
+        await events.publish(
+            self.clients.redis,
+            type=f"bulk_upload.{kind}",
+            payload=payload.model_dump(mode="json"),
+            organization_id=upload.organization_id,
+            user_id=upload.owner_id,
+            dedupe_key=f"bulk_upload:{upload.id}:{kind}:{upload.status.value}:"
+            f"{upload.processed_rows}",
+        )
+
+    # -- the plan ------------------------------------------------------------------------
+
+    @activity.defn(name="bulk_upload.plan")
+    async def plan(self, data: PlanInput) -> PlanResult:
+        """Mark the upload running, read the whole CSV once (row count, chunk byte ranges,
+        duplicate SKUs) and store the plan; a file that cannot be read fails for good."""
+        upload_id = uuid.UUID(data.bulk_upload_id)
+        async with session_scope(self.clients.sessionmaker) as session:
+            upload = await bulk_uploads.start_running(session, upload_id)
+        if upload.status != JobStatus.RUNNING:
+            return PlanResult(status=upload.status.value)
+        try:
+            plan = await asyncio.to_thread(
+                lambda: csv_rows.plan_file(
+                    bulk_uploads.stream(self.store, upload.source_key),
+                    chunk_rows=data.chunk_rows,
+                    max_rows=bulk_uploads.MAX_ROWS,
+                )
+            )
+        except csv_rows.CsvFileError as error:
+            raise ApplicationError(str(error), type="CsvFileError", non_retryable=True) from error
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") not in ("NoSuchKey", "404"):
+                raise
+            raise ApplicationError(
+                "The uploaded CSV is no longer in the store", non_retryable=True
+            ) from error
+        key = bulk_uploads.plan_key(upload_id, data.chunk_rows)
+        body = bulk_uploads.plan_json(
+            plan,
+            source=upload.source_key,
+            organization_id=upload.organization_id,
+            owner_id=upload.owner_id,
+        )
+        await asyncio.to_thread(self.store.put, key, body, content_type="application/json")
+        async with session_scope(self.clients.sessionmaker) as session:
+            upload = await bulk_uploads.set_total(session, upload_id, plan.total_rows)
+        await self._announce(upload, "progress")
+        return PlanResult(
+            status=JobStatus.RUNNING.value,
+            plan_key=key,
+            total_rows=plan.total_rows,
+            chunk_count=len(plan.chunks),
+            image_chunks=[c.index for c in plan.chunks if c.has_images],
+        )
+
+    def _plan(self, key: str) -> bulk_uploads.StoredPlan:
+        """The stored plan (blocking), cached: every chunk of an upload reads the same one."""
+        with self._plans_lock:
+            cached = self._plans.get(key)
+            if cached is not None:
+                self._plans.move_to_end(key)
+                return cached
+        plan = bulk_uploads.load_plan(self.store.get(key))
+        with self._plans_lock:
+            self._plans[key] = plan
+            while len(self._plans) > PLAN_CACHE_SIZE:
+                self._plans.popitem(last=False)
+        return plan
+
+    def _rows(self, key: str, index: int) -> tuple[csv_rows.ChunkPlan, ChunkRows]:
+        """A chunk's rows, validated, duplicates marked (blocking: a ranged GET)."""
+        plan = self._plan(key)
+        chunk = plan.chunks[index]
+        data = bulk_uploads.read_range(self.store, plan.source_key, chunk.start, chunk.end)
+        rows: ChunkRows = []
+        for row_number, fields in csv_rows.chunk_records(data, chunk):
+            row = csv_rows.validate_row(plan.header, fields, row_number)
+            if isinstance(row, csv_rows.ProductRow) and row.row_number in chunk.duplicates:
+                row = bulk_uploads.duplicate_error(row, chunk.duplicates[row.row_number])
+            rows.append(row)
+        return chunk, rows
+
+    # -- images (sync: httpx, Pillow and boto3 in the worker's thread pool) -------------------
+
+    @activity.defn(name="bulk_upload.fetch_images")
+    def fetch_images(self, data: FetchImagesInput) -> str | None:
+        """Fetch and store every image the chunk's valid rows name (each URL once) and write
+        the outcome per URL as a manifest; returns its key (None: no image to fetch)."""
+        plan = self._plan(data.plan_key)
+        _chunk, rows = self._rows(data.plan_key, data.chunk)
+        urls = list(
+            dict.fromkeys(
+                url
+                for row in rows
+                if isinstance(row, csv_rows.ProductRow)
+                for url in row.image_urls().values()
+            )
+        )
+        if not urls:
+            return None
+        results: dict[str, media_service.StoredFile | str] = {}
+        http = remote_images.http_client()
+        pool = ThreadPoolExecutor(IMAGE_FETCH_CONCURRENCY, thread_name_prefix="bulk-img")
+        try:
+            pending: dict[Future[media_service.StoredFile | str], str] = {
+                pool.submit(self._ingest_url, http, url, plan): url for url in urls
+            }
+            while pending:
+                done, _ = wait(pending, timeout=5, return_when=FIRST_COMPLETED)
+                for future in done:
+                    results[pending.pop(future)] = future.result()
+                activity.heartbeat(len(results))  # raises CancelledError once cancelled
+                if activity.is_cancelled():
+                    raise CancelledError("bulk upload image fetch cancelled")
+        finally:
+            # On cancel or error, don't wait for the downloads in flight: queued ones are
+            # dropped, running ones end soon on the closed client.
+            pool.shutdown(wait=False, cancel_futures=True)
+            http.close()
+        key = bulk_uploads.images_key(data.bulk_upload_id, data.chunk)
+        self.store.put(key, bulk_uploads.manifest_json(results), content_type="application/json")
+        return key
+
+    def _ingest_url(
+        self, http: httpx.Client, url: str, plan: bulk_uploads.StoredPlan
+    ) -> media_service.StoredFile | str:
+        """The stored image, or why the URL gives none (a row error, not a failure)."""
+        try:
+            content = remote_images.fetch_image(http, url, max_bytes=MAX_IMAGE_BYTES)
+            return ingest.store_image(
+                self.store,
+                content,
+                organization_id=plan.organization_id,
+                owner_id=plan.owner_id,
+                max_bytes=MAX_IMAGE_BYTES,
+            )
+        except remote_images.FetchError as error:
+            return error.message
+        except BadRequest as error:
+            return str(error.detail)
+
+    # -- one chunk -------------------------------------------------------------------------
+
+    @activity.defn(name="bulk_upload.apply_chunk")
+    async def apply_chunk(self, data: ApplyChunkInput) -> ChunkResult:
+        """Upsert the chunk's products in one transaction with its row errors and counts."""
+        chunk, rows = await asyncio.to_thread(self._rows, data.plan_key, data.chunk)
+        manifest = (
+            await asyncio.to_thread(
+                lambda: bulk_uploads.load_manifest(self.store.get(data.images_key or ""))
+            )
+            if data.images_key
+            else {}
+        )
+        ready: list[bulk_uploads.ReadyRow] = []
+        errors: list[csv_rows.RowError] = []
+        for row in rows:
+            if isinstance(row, csv_rows.RowError):
+                errors.append(row)
+                continue
+            outcome = _with_images(row, manifest)
+            (errors if isinstance(outcome, csv_rows.RowError) else ready).append(outcome)  # type: ignore[arg-type]
+        try:
+            async with session_scope(self.clients.sessionmaker) as session:
+                result = await bulk_uploads.apply_chunk(
+                    session,
+                    uuid.UUID(data.bulk_upload_id),
+                    rows_before=chunk.rows_before,
+                    rows=chunk.rows,
+                    ready=ready,
+                    errors=errors,
+                )
+        except bulk_uploads.ChunkOutOfOrder as error:
+            raise ApplicationError(
+                str(error), type="ChunkOutOfOrder", non_retryable=True
+            ) from error
+        upload = result.upload
+        if result.applied and data.announce:
+            await self._announce(upload, "progress")
+        return ChunkResult(
+            processed=upload.processed_rows,
+            created=upload.created_count,
+            updated=upload.updated_count,
+            failed=upload.failed_count,
+            stopped=result.stopped,
+        )
+
+    # -- the end ---------------------------------------------------------------------------
+
+    @activity.defn(name="bulk_upload.finish")
+    async def finish(self, data: FinishInput) -> str:
+        """Write the error report, set the final status, announce it; returns the status.
+        The job row stays locked throughout, so no chunk commits between report and end."""
+        upload_id = uuid.UUID(data.bulk_upload_id)
+        async with session_scope(self.clients.sessionmaker) as session:
+            upload = await bulk_uploads.lock(session, upload_id)
+            key = None
+            if upload.completed_at is None:
+                report = await bulk_uploads.error_report(session, upload_id)
+                if report is not None:
+                    key = bulk_uploads.report_key(upload_id)
+                    await asyncio.to_thread(self.store.put, key, report, content_type="text/csv")
+            upload, _ = await bulk_uploads.finish(
+                session,
+                upload_id,
+                status=JobStatus(data.status),
+                error_message=data.error_message,
+                report=key,
+            )
+        # Announced even when an earlier attempt finished it (the dedupe key makes it once).
+        kind = "failed" if upload.status == JobStatus.FAILED else "completed"
+        await self._announce(upload, kind)
+        return upload.status.value
+
+
+def _with_images(
+    row: csv_rows.ProductRow, manifest: dict[str, media_service.StoredFile | str]
+) -> bulk_uploads.ReadyRow | csv_rows.RowError:
+    images: dict[str, media_service.StoredFile] = {}
+    for slot, url in row.image_urls().items():
+        column = f"{slot}_url"
+        result = manifest.get(url, "image was not fetched")
+        if isinstance(result, str):
+            return csv_rows.RowError(row.row_number, row.sku, column, f"{column}: {result}")
+        images[slot] = result
+    return bulk_uploads.ReadyRow(row=row, images=images)

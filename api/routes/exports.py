@@ -1,0 +1,128 @@
+"""Exports: start (zip or webhook), list, read (with the download link), cancel."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+from fastapi import APIRouter, Request
+from temporalio.service import RPCError, RPCStatusCode
+
+from api.deps import PageDep, ScopeDep, SessionDep, SettingsDep
+from core.temporal import ui_url
+from models.base import Page
+from models.export_schemas import ExportCreate, ExportPublic
+from models.jobs import Export, JobStatus
+from services import exports
+from services.errors import DomainError
+from workflows.starts import start_export
+
+router = APIRouter(prefix="/exports", tags=["exports"])
+
+DOWNLOAD_LINK_SECONDS = 3600
+
+
+class WorkflowUnavailable(DomainError):
+    status_code = 503
+
+
+async def _public(request: Request, export: Export) -> ExportPublic:
+    settings = request.app.state.settings
+    key = exports.download_key(export)
+    url = None
+    if key:
+        # Signing is local work, but boto3 stays off the event loop everywhere.
+        url = await asyncio.to_thread(
+            request.app.state.store.presigned_get, key, expires_in=DOWNLOAD_LINK_SECONDS
+        )
+    return exports.public(export, ui_url=lambda wid: ui_url(settings, wid), download_url=url)
+
+
+@router.post("/", status_code=202)
+async def create_export(
+    body: ExportCreate,
+    request: Request,
+    session: SessionDep,
+    scope: ScopeDep,
+    settings: SettingsDep,
+) -> ExportPublic:
+    """Export the images of a shooting or of chosen shots (their current revisions; only
+    approved ones unless `only_approved` is false), converted to `format`, fitted within
+    `max_dimension` and named by `naming_template` (placeholders: sku, product, shot_type,
+    look, shooting, n = the image's number in its shot, shot_id; `_2`, `_3`… on collision).
+
+    - `zip`: one archive with a `manifest.csv`; GET /exports/{id} gives `download_url` once
+      completed.
+    - `webhook`: one `multipart/form-data` POST per image to `webhook_url`, parts `metadata`
+      (JSON) and `file`, signed `X-Sartiq-Signature: sha256=<hex HMAC-SHA256 of the body,
+      keyed with webhook_secret>`; `X-Sartiq-Delivery: <export id>:<index>` is stable across
+      retries. 5xx/408/429/network errors are retried with backoff; an image still refused
+      counts in `failed_images` and the others go on.
+
+    Follow it on the WebSocket (`export.updated|completed|failed`) or GET /exports/{id}."""
+    export = await exports.create(session, scope, body)
+    await session.commit()
+    client = await request.app.state.temporal.get()
+    try:
+        await start_export(
+            client,
+            export_id=export.id,
+            organization_id=export.organization_id,
+            owner_id=export.owner_id,
+            shooting_id=export.shooting_id,
+            task_queue_prefix=settings.TASK_QUEUE_PREFIX,
+        )
+    except RPCError as error:
+        # The row is committed and stays `pending`; starting it again is idempotent.
+        raise WorkflowUnavailable(f"Export saved but could not start yet: {error}") from error
+    return await _public(request, export)
+
+
+@router.get("/")
+async def list_exports(
+    request: Request,
+    session: SessionDep,
+    scope: ScopeDep,
+    page: PageDep,
+    status: JobStatus | None = None,
+    shooting_id: uuid.UUID | None = None,
+) -> Page[ExportPublic]:
+    rows, count = await exports.list_(
+        session, scope, skip=page.skip, limit=page.limit, status=status, shooting_id=shooting_id
+    )
+    return Page(data=[await _public(request, row) for row in rows], count=count)
+
+
+@router.get("/{export_id}")
+async def read_export(
+    export_id: uuid.UUID, request: Request, session: SessionDep, scope: ScopeDep
+) -> ExportPublic:
+    """Status, progress and counts; `download_url` once a zip export has completed."""
+    return await _public(request, await exports.get(session, scope, export_id))
+
+
+@router.post("/{export_id}/cancel", status_code=202)
+async def cancel_export(
+    export_id: uuid.UUID, request: Request, session: SessionDep, scope: ScopeDep
+) -> ExportPublic:
+    """Ask the workflow to stop: running work is cancelled, a partial upload aborted, and
+    the export ends `cancelled`. 409 when it has already finished."""
+    export = await exports.get(session, scope, export_id, for_update=True)
+    exports.ensure_cancellable(export)
+    client = await request.app.state.temporal.get()
+    try:
+        await client.get_workflow_handle(exports.workflow_id(export.id)).cancel()
+    except RPCError as error:
+        if error.status != RPCStatusCode.NOT_FOUND:
+            raise WorkflowUnavailable(f"Could not reach the export's workflow: {error}") from error
+        # Never started (Temporal was down at creation): nothing runs, end it here.
+        exports.finish(
+            export,
+            status=JobStatus.CANCELLED,
+            processed=0,
+            failed=0,
+            result_key=None,
+            error_message="Cancelled by request",
+        )
+        await session.commit()
+    return await _public(request, export)

@@ -1,1 +1,0 @@
-from tests.generation.conftest import gen_settings, knobs, sim, temporal, worker  # noqa: F401

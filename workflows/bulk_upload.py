@@ -1,0 +1,229 @@
+"""BulkUploadWorkflow: a CSV of products in the bucket → products upserted by (scope, SKU).
+
+plan (row count, chunk byte ranges, duplicate SKUs; stored in the bucket) → for each chunk,
+in order: fetch and ingest its images (only chunks that name some) → apply it (one
+transaction: products, attachments, row errors, counts) → finish (error report, final
+status, event). The history holds the plan's key and a cursor; the run continues as new
+when the server suggests it, so a 100k-row file stays far from the history limits.
+
+Cancel: the API marks the row cancelled and signals `cancel`; the in-flight image fetch is
+cancelled, a chunk transaction that comes after the mark applies nothing, and the rows
+applied so far stay. A cancellation from Temporal itself ends the same way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import replace
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError, CancelledError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.bulk_upload import BulkUploadActivities
+    from core.temporal import STATUS
+    from workflows.bulk_upload_types import (
+        ApplyChunkInput,
+        BulkUploadCursor,
+        BulkUploadInput,
+        BulkUploadProgress,
+        ChunkResult,
+        FetchImagesInput,
+        FinishInput,
+        PlanInput,
+        PlanResult,
+    )
+
+RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    maximum_interval=timedelta(seconds=30),
+    maximum_attempts=10,
+)
+# Finishing must happen (the row would stay `running`): retried until it does.
+FINISH_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1)
+)
+# bulk_upload.progress events at most this often (the final event always follows).
+ANNOUNCE_EVERY = timedelta(seconds=1)
+
+
+@workflow.defn(name="BulkUploadWorkflow")
+class BulkUploadWorkflow:
+    def __init__(self) -> None:
+        self._progress = BulkUploadProgress()
+        self._cancel_requested = False
+
+    @workflow.signal(name="cancel")
+    def cancel(self) -> None:
+        self._cancel_requested = True
+
+    @workflow.query(name="progress")
+    def progress(self) -> BulkUploadProgress:
+        return self._progress
+
+    @workflow.run
+    async def run(self, data: BulkUploadInput) -> BulkUploadProgress:
+        try:
+            return await self._run(data)
+        except asyncio.CancelledError:
+            # Cleanup runs although the workflow is being cancelled.
+            await self._finish(data, "cancelled")
+            raise
+
+    async def _run(self, data: BulkUploadInput) -> BulkUploadProgress:
+        cursor = data.cursor
+        if cursor is None:
+            self._set_status("running")
+            try:
+                plan: PlanResult = await workflow.execute_activity_method(
+                    BulkUploadActivities.plan,
+                    PlanInput(bulk_upload_id=data.bulk_upload_id, chunk_rows=data.chunk_rows),
+                    start_to_close_timeout=timedelta(minutes=15),
+                    retry_policy=RETRY,
+                )
+            except ActivityError as error:
+                _reraise_cancellation(error)
+                return await self._finish(data, "failed", _cause_message(error))
+            if plan.plan_key is None:  # not running: cancelled before it began, or finished
+                if plan.status == "cancelled":
+                    return await self._finish(data, "cancelled")
+                self._progress.status = plan.status
+                return self._progress
+            cursor = BulkUploadCursor(
+                plan_key=plan.plan_key,
+                total_rows=plan.total_rows,
+                chunk_count=plan.chunk_count,
+                image_chunks=plan.image_chunks,
+            )
+        else:
+            self._progress.status = "running"  # a continued run
+        self._show(cursor)
+        image_chunks = set(cursor.image_chunks)
+        chunks_this_run = 0
+        last_announce = workflow.now() - ANNOUNCE_EVERY
+        while cursor.next_chunk < cursor.chunk_count:
+            if self._cancel_requested:
+                return await self._finish(data, "cancelled")
+            if chunks_this_run and self._continue_as_new_due(data, chunks_this_run):
+                workflow.continue_as_new(
+                    replace(data, cursor=replace(cursor, runs=cursor.runs + 1))
+                )
+            index = cursor.next_chunk
+            images_key = None
+            if index in image_chunks:
+                try:
+                    images_key = await self._fetch_images(data, cursor, index)
+                except ActivityError as error:
+                    _reraise_cancellation(error)
+                    return await self._finish(data, "failed", _stopped_at(cursor, error))
+                if self._cancel_requested:
+                    return await self._finish(data, "cancelled")
+            last = index == cursor.chunk_count - 1
+            announce = not last and workflow.now() - last_announce >= ANNOUNCE_EVERY
+            try:
+                result: ChunkResult = await workflow.execute_activity_method(
+                    BulkUploadActivities.apply_chunk,
+                    ApplyChunkInput(
+                        bulk_upload_id=data.bulk_upload_id,
+                        plan_key=cursor.plan_key,
+                        chunk=index,
+                        images_key=images_key,
+                        announce=announce,
+                    ),
+                    start_to_close_timeout=timedelta(minutes=5),
+                    retry_policy=RETRY,
+                )
+            except ActivityError as error:
+                _reraise_cancellation(error)
+                return await self._finish(data, "failed", _stopped_at(cursor, error))
+            if result.stopped:
+                return await self._finish(data, "cancelled")
+            if announce:
+                last_announce = workflow.now()
+            cursor = replace(
+                cursor,
+                next_chunk=index + 1,
+                processed=result.processed,
+                created=result.created,
+                updated=result.updated,
+                failed=result.failed,
+            )
+            self._show(cursor)
+            chunks_this_run += 1
+        return await self._finish(data, "completed")
+
+    async def _fetch_images(
+        self, data: BulkUploadInput, cursor: BulkUploadCursor, index: int
+    ) -> str | None:
+        """The chunk's image manifest; a cancel request cuts a long fetch short (None)."""
+        handle = workflow.start_activity_method(
+            BulkUploadActivities.fetch_images,
+            FetchImagesInput(
+                bulk_upload_id=data.bulk_upload_id, plan_key=cursor.plan_key, chunk=index
+            ),
+            start_to_close_timeout=timedelta(hours=1),
+            heartbeat_timeout=timedelta(minutes=2),
+            retry_policy=RETRY,
+        )
+        await workflow.wait_condition(lambda: handle.done() or self._cancel_requested)
+        if not handle.done():
+            handle.cancel()
+            with contextlib.suppress(asyncio.CancelledError, ActivityError):
+                await handle
+            return None
+        return handle.result()
+
+    def _continue_as_new_due(self, data: BulkUploadInput, chunks_this_run: int) -> bool:
+        if data.continue_as_new_every and chunks_this_run >= data.continue_as_new_every:
+            return True
+        return workflow.info().is_continue_as_new_suggested()
+
+    async def _finish(
+        self, data: BulkUploadInput, status: str, message: str | None = None
+    ) -> BulkUploadProgress:
+        final: str = await workflow.execute_activity_method(
+            BulkUploadActivities.finish,
+            FinishInput(bulk_upload_id=data.bulk_upload_id, status=status, error_message=message),
+            start_to_close_timeout=timedelta(minutes=10),
+            retry_policy=FINISH_RETRY,
+        )
+        self._set_status(final)
+        return self._progress
+
+    def _show(self, cursor: BulkUploadCursor) -> None:
+        self._progress = BulkUploadProgress(
+            status=self._progress.status,
+            total_rows=cursor.total_rows,
+            processed_rows=cursor.processed,
+            created=cursor.created,
+            updated=cursor.updated,
+            failed=cursor.failed,
+            chunk=cursor.next_chunk,
+            chunk_count=cursor.chunk_count,
+            runs=cursor.runs,
+        )
+
+    def _set_status(self, status: str) -> None:
+        self._progress.status = status
+        workflow.upsert_search_attributes([STATUS.value_set(status)])
+
+
+def _reraise_cancellation(error: ActivityError) -> None:
+    """An activity cancelled because the workflow is: the workflow's cancellation, not a
+    failure of the upload (run() finishes it as cancelled)."""
+    if isinstance(error.cause, CancelledError):
+        raise asyncio.CancelledError from error
+
+
+def _cause_message(error: ActivityError) -> str:
+    cause = error.cause
+    if isinstance(cause, ApplicationError):
+        return cause.message
+    return str(cause or error)
+
+
+def _stopped_at(cursor: BulkUploadCursor, error: ActivityError) -> str:
+    return f"Stopped after {cursor.processed} rows: {_cause_message(error)}"
