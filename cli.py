@@ -207,6 +207,22 @@ def _print_banner(
 
 
 @app.command()
+def demo(
+    api: Annotated[
+        str | None, typer.Option(help="API base URL (default: the running stack).")
+    ] = None,
+    state_dir: Annotated[Path | None, typer.Option()] = None,
+) -> None:
+    """Fill a running stack with a demo: catalog, shooting, generations, export, bulk upload."""
+    from devstack.demo import Demo
+
+    path = _state_dir(state_dir) / "stack.json"
+    stack_env = json.loads(path.read_text())["env"] if path.exists() else {}
+    api_url = api or stack_env.get("API_URL") or "http://127.0.0.1:8000"
+    Demo(api_url).run(stack_env.get("TEMPORAL_UI_URL"))
+
+
+@app.command()
 def env(state_dir: Annotated[Path | None, typer.Option()] = None) -> None:
     """Print the running `sartiq dev` stack's addresses as shell `export` lines."""
     path = _state_dir(state_dir) / "stack.json"
