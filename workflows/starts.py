@@ -4,6 +4,7 @@ workflow code). Ids derive from domain ids, so a start is idempotent."""
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from temporalio.client import Client, WorkflowHandle
 from temporalio.common import (
@@ -73,6 +74,37 @@ def search_attributes(
     return TypedSearchAttributes(pairs)
 
 
+async def _start_once(
+    client: Client,
+    run: Any,
+    arg: Any,
+    *,
+    workflow_id: str,
+    task_queue: str,
+    attributes: TypedSearchAttributes,
+    priority: Priority,
+    static_summary: str | None = None,
+    result_type: type | None = None,
+) -> WorkflowHandle:
+    """Start a run, or find the running one: a running run is reused (never two at once),
+    a closed one may be followed by a new run (a retry finds its domain row's state)."""
+    try:
+        return await client.start_workflow(
+            run,
+            arg,
+            id=workflow_id,
+            task_queue=task_queue,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+            search_attributes=attributes,
+            priority=priority,
+            static_summary=static_summary,
+            result_type=result_type,
+        )
+    except WorkflowAlreadyStartedError:
+        return client.get_workflow_handle(workflow_id, result_type=result_type)
+
+
 async def start_generation(
     client: Client,
     *,
@@ -85,29 +117,24 @@ async def start_generation(
 ) -> WorkflowHandle:
     """Start (or find the running) GenerationWorkflow of a generation: never two at once."""
     workflow_id = f"generation-{generation_id}"
-    try:
-        return await client.start_workflow(
-            GenerationWorkflow.run,
-            GenerationInput(generation_id=str(generation_id)),
-            id=workflow_id,
-            task_queue=task_queue_prefix + GENERATIONS_QUEUE,
-            # A running run is reused; a closed one may be followed by a retry's new run.
-            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-            id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
-            search_attributes=search_attributes(
-                organization_id=organization_id,
-                entity_id=generation_id,
-                entity_type="generation",
-                status="pending",
-                shooting_id=shooting_id,
-            ),
-            priority=Priority(
-                priority_key=priority_key, fairness_key=fairness_key(organization_id, owner_id)
-            ),
-            static_summary=f"Generation {generation_id}",
-        )
-    except WorkflowAlreadyStartedError:
-        return client.get_workflow_handle(workflow_id)
+    return await _start_once(
+        client,
+        GenerationWorkflow.run,
+        GenerationInput(generation_id=str(generation_id)),
+        workflow_id=workflow_id,
+        task_queue=task_queue_prefix + GENERATIONS_QUEUE,
+        attributes=search_attributes(
+            organization_id=organization_id,
+            entity_id=generation_id,
+            entity_type="generation",
+            status="pending",
+            shooting_id=shooting_id,
+        ),
+        priority=Priority(
+            priority_key=priority_key, fairness_key=fairness_key(organization_id, owner_id)
+        ),
+        static_summary=f"Generation {generation_id}",
+    )
 
 
 def shooting_generation_id(shooting_id: uuid.UUID, look_id: uuid.UUID | None) -> str:
@@ -122,29 +149,25 @@ async def start_shooting_generation(
     workflow_id = shooting_generation_id(
         uuid.UUID(batch.shooting_id), uuid.UUID(batch.look_id) if batch.look_id else None
     )
-    try:
-        return await client.start_workflow(
-            ShootingGenerationWorkflow.run,
-            batch,
-            id=workflow_id,
-            task_queue=task_queue_prefix + GENERATIONS_QUEUE,
-            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-            id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
-            search_attributes=search_attributes(
-                organization_id=batch.organization_id,
-                entity_id=batch.shooting_id,
-                entity_type="shooting_generation",
-                status="running",
-                shooting_id=batch.shooting_id,
-            ),
-            priority=Priority(
-                priority_key=PRIORITY_BATCH_CHILD,
-                fairness_key=fairness_key(batch.organization_id, batch.user_id),
-            ),
-            static_summary=f"Shooting {batch.shooting_id} batch generation",
-        )
-    except WorkflowAlreadyStartedError:
-        return client.get_workflow_handle(workflow_id)
+    return await _start_once(
+        client,
+        ShootingGenerationWorkflow.run,
+        batch,
+        workflow_id=workflow_id,
+        task_queue=task_queue_prefix + GENERATIONS_QUEUE,
+        attributes=search_attributes(
+            organization_id=batch.organization_id,
+            entity_id=batch.shooting_id,
+            entity_type="shooting_generation",
+            status="running",
+            shooting_id=batch.shooting_id,
+        ),
+        priority=Priority(
+            priority_key=PRIORITY_BATCH_CHILD,
+            fairness_key=fairness_key(batch.organization_id, batch.user_id),
+        ),
+        static_summary=f"Shooting {batch.shooting_id} batch generation",
+    )
 
 
 async def start_caption(
@@ -158,28 +181,22 @@ async def start_caption(
 ) -> WorkflowHandle:
     """One caption run per media resource at a time (`caption-{media_id}`)."""
     workflow_id = f"caption-{media_id}"
-    try:
-        return await client.start_workflow(
-            CaptionWorkflow.run,
-            CaptionInput(
-                media_id=str(media_id), product_id=str(product_id) if product_id else None
-            ),
-            id=workflow_id,
-            task_queue=task_queue_prefix + DEFAULT_QUEUE,
-            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-            id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
-            search_attributes=search_attributes(
-                organization_id=organization_id,
-                entity_id=media_id,
-                entity_type="caption",
-                status="running",
-            ),
-            priority=Priority(
-                priority_key=PRIORITY_JOB, fairness_key=fairness_key(organization_id, owner_id)
-            ),
-        )
-    except WorkflowAlreadyStartedError:
-        return client.get_workflow_handle(workflow_id)
+    return await _start_once(
+        client,
+        CaptionWorkflow.run,
+        CaptionInput(media_id=str(media_id), product_id=str(product_id) if product_id else None),
+        workflow_id=workflow_id,
+        task_queue=task_queue_prefix + DEFAULT_QUEUE,
+        attributes=search_attributes(
+            organization_id=organization_id,
+            entity_id=media_id,
+            entity_type="caption",
+            status="running",
+        ),
+        priority=Priority(
+            priority_key=PRIORITY_JOB, fairness_key=fairness_key(organization_id, owner_id)
+        ),
+    )
 
 
 async def start_media_deletion(
@@ -195,27 +212,23 @@ async def start_media_deletion(
     again later reuse the id, hence ALLOW_DUPLICATE."""
     media_id = data.media_resource_id or data.storage_key
     workflow_id = f"media-deletion-{media_id}"
-    try:
-        return await client.start_workflow(
-            MediaDeletionWorkflow.run,
-            data,
-            id=workflow_id,
-            task_queue=task_queue_prefix + MAINTENANCE_QUEUE,
-            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-            id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
-            search_attributes=search_attributes(
-                organization_id=organization_id,
-                entity_id=media_id,
-                entity_type="media_deletion",
-                status="running",
-            ),
-            priority=Priority(
-                priority_key=PRIORITY_MAINTENANCE,
-                fairness_key=fairness_key(organization_id, owner_id),
-            ),
-        )
-    except WorkflowAlreadyStartedError:
-        return client.get_workflow_handle(workflow_id)
+    return await _start_once(
+        client,
+        MediaDeletionWorkflow.run,
+        data,
+        workflow_id=workflow_id,
+        task_queue=task_queue_prefix + MAINTENANCE_QUEUE,
+        attributes=search_attributes(
+            organization_id=organization_id,
+            entity_id=media_id,
+            entity_type="media_deletion",
+            status="running",
+        ),
+        priority=Priority(
+            priority_key=PRIORITY_MAINTENANCE,
+            fairness_key=fairness_key(organization_id, owner_id),
+        ),
+    )
 
 
 async def start_orphan_scan(
@@ -257,27 +270,23 @@ async def start_bulk_upload(
         continue_as_new_every=continue_as_new_every,
         **({"chunk_rows": chunk_rows} if chunk_rows else {}),
     )
-    try:
-        return await client.start_workflow(
-            BulkUploadWorkflow.run,
-            data,
-            id=workflow_id,
-            task_queue=task_queue_prefix + DEFAULT_QUEUE,
-            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-            id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
-            search_attributes=search_attributes(
-                organization_id=organization_id,
-                entity_id=upload_id,
-                entity_type="bulk_upload",
-                status="pending",
-            ),
-            priority=Priority(
-                priority_key=PRIORITY_JOB, fairness_key=fairness_key(organization_id, owner_id)
-            ),
-            static_summary=f"Bulk upload {upload_id}",
-        )
-    except WorkflowAlreadyStartedError:
-        return client.get_workflow_handle(workflow_id)
+    return await _start_once(
+        client,
+        BulkUploadWorkflow.run,
+        data,
+        workflow_id=workflow_id,
+        task_queue=task_queue_prefix + DEFAULT_QUEUE,
+        attributes=search_attributes(
+            organization_id=organization_id,
+            entity_id=upload_id,
+            entity_type="bulk_upload",
+            status="pending",
+        ),
+        priority=Priority(
+            priority_key=PRIORITY_JOB, fairness_key=fairness_key(organization_id, owner_id)
+        ),
+        static_summary=f"Bulk upload {upload_id}",
+    )
 
 
 async def start_export(
@@ -294,27 +303,22 @@ async def start_export(
     finished finds the export done. `heartbeat_timeout_seconds` bounds how long a dead
     worker's zip attempt goes unnoticed (tests shorten it)."""
     workflow_id = f"export-{export_id}"
-    try:
-        return await client.start_workflow(
-            ExportWorkflow.run,
-            ExportInput(
-                export_id=str(export_id), heartbeat_timeout_seconds=heartbeat_timeout_seconds
-            ),
-            id=workflow_id,
-            task_queue=task_queue_prefix + DEFAULT_QUEUE,
-            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-            id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
-            search_attributes=search_attributes(
-                organization_id=organization_id,
-                entity_id=export_id,
-                entity_type="export",
-                status="pending",
-                shooting_id=shooting_id,
-            ),
-            priority=Priority(
-                priority_key=PRIORITY_JOB, fairness_key=fairness_key(organization_id, owner_id)
-            ),
-            static_summary=f"Export {export_id}",
-        )
-    except WorkflowAlreadyStartedError:
-        return client.get_workflow_handle(workflow_id, result_type=ExportOutcome)
+    return await _start_once(
+        client,
+        ExportWorkflow.run,
+        ExportInput(export_id=str(export_id), heartbeat_timeout_seconds=heartbeat_timeout_seconds),
+        workflow_id=workflow_id,
+        task_queue=task_queue_prefix + DEFAULT_QUEUE,
+        attributes=search_attributes(
+            organization_id=organization_id,
+            entity_id=export_id,
+            entity_type="export",
+            status="pending",
+            shooting_id=shooting_id,
+        ),
+        priority=Priority(
+            priority_key=PRIORITY_JOB, fairness_key=fairness_key(organization_id, owner_id)
+        ),
+        static_summary=f"Export {export_id}",
+        result_type=ExportOutcome,
+    )
