@@ -12,9 +12,8 @@ import subprocess
 import sys
 import uuid
 import zipfile
-from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import IO, Any, TypeVar
+from typing import IO, Any
 
 import httpx
 from fastapi import FastAPI
@@ -28,25 +27,10 @@ from services import images, shots
 from services import media as media_service
 from tests.generation.conftest import make_shot, wait_status
 from tests.helpers import Api, UserHandle
+from tests.helpers import eventually as eventually
 
 ROOT = Path(__file__).resolve().parents[2]
 DONE = {"completed", "failed", "cancelled"}
-T = TypeVar("T")
-
-
-async def eventually(
-    probe: Callable[[], Awaitable[T | None]], *, within: float, what: str, every: float = 0.05
-) -> T:
-    """Poll `probe` until it returns something truthy; fail after `within` seconds."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within
-    while True:
-        value = await probe()
-        if value:
-            return value
-        if loop.time() > deadline:
-            raise AssertionError(f"not within {within}s: {what}")
-        await asyncio.sleep(every)
 
 
 async def wait_export(

@@ -3,16 +3,14 @@ simulator's task records, and the worker as a real subprocess."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import signal
 import subprocess
 import sys
 import uuid
-from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import IO, Any, TypeVar
+from typing import IO, Any
 
 from fastapi import FastAPI
 from redis.asyncio import Redis
@@ -27,24 +25,9 @@ from models.shot import ShotRevision
 from services import generations
 from services.tenancy import Scope
 from tests.helpers import Api, UserHandle
+from tests.helpers import eventually as eventually
 
 ROOT = Path(__file__).resolve().parents[2]
-T = TypeVar("T")
-
-
-async def eventually(
-    probe: Callable[[], Awaitable[T | None]], *, within: float, what: str, every: float = 0.05
-) -> T:
-    """Poll `probe` until it returns something truthy; fail after `within` seconds."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within
-    while True:
-        value = await probe()
-        if value:
-            return value
-        if loop.time() > deadline:
-            raise AssertionError(f"not within {within}s: {what}")
-        await asyncio.sleep(every)
 
 
 async def make_sized_shot(

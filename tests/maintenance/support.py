@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any
 
 from botocore.exceptions import ClientError
 from fastapi import FastAPI
@@ -16,23 +15,8 @@ from temporalio.client import Client
 from core.storage import ObjectStore, media_key
 from core.temporal import MAINTENANCE_QUEUE
 from models.media import EntityType, MediaResource, MediaResourceAttachment
+from tests.helpers import eventually as eventually  # re-exported for the tests
 from tests.workflows.conftest import record_history
-
-T = TypeVar("T")
-
-
-async def eventually(
-    probe: Callable[[], Awaitable[T | None]], *, within: float, what: str, every: float = 0.1
-) -> T:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within
-    while True:
-        value = await probe()
-        if value:
-            return value
-        if loop.time() > deadline:
-            raise AssertionError(f"not within {within}s: {what}")
-        await asyncio.sleep(every)
 
 
 async def add_media(
