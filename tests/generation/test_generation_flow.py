@@ -139,6 +139,8 @@ async def test_starting_the_same_generation_twice_runs_it_once(
     )
     assert (await again.describe()).run_id == first.run_id
     await wait_status(api, user, org, body["id"], {"completed"})
+    # the row is completed just before the run closes: wait for the run itself
+    assert await temporal.get_workflow_handle(body["workflow_id"]).result() == "completed"
     # a start after the run ended finds the generation finished and does nothing
     late = await start_generation(
         temporal,
