@@ -151,7 +151,13 @@ async def superuser(api: Api, settings: Settings) -> UserHandle:
     return await api.login(settings.FIRST_SUPERUSER, settings.FIRST_SUPERUSER_PASSWORD)
 
 
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: Any, items: list[pytest.Item]) -> None:
+    # Everything under tests/chaos/ is the fault suite, marked so `-m chaos` selects it.
+    chaos_dir = Path(__file__).parent / "chaos"
+    for item in items:
+        if Path(str(item.path)).is_relative_to(chaos_dir):
+            item.add_marker(pytest.mark.chaos)
     # The chaos suite is opt-in (`pytest -m chaos`).
     if "chaos" in (config.getoption("-m") or ""):
         return
