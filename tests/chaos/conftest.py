@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+
 @dataclass
 class ScenarioResult:
     scenario: str
@@ -47,8 +48,7 @@ def chaos_report() -> ChaosReport:
 def summary_lines(results: list[ScenarioResult]) -> list[str]:
     header = ("scenario", "runs", "completed", "duplicates", "lost")
     rows = [
-        (r.scenario, str(r.runs), str(r.completed), str(r.duplicates), str(r.lost))
-        for r in results
+        (r.scenario, str(r.runs), str(r.completed), str(r.duplicates), str(r.lost)) for r in results
     ]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
