@@ -37,6 +37,10 @@ class SimConfig(BaseSettings):
     duplicate_event_rate: Rate = 0.0
     # Swap neighbouring events; the terminal event overtakes the one held back.
     reorder_events: bool = False
+    # Fraction of task API requests (submit, status, result, cancel) answered 500, 502 or
+    # 503 before anything is done: a flaky gateway in front of the server. A refused submit
+    # creates no task, so the client's retry (same Idempotency-Key) is the first real one.
+    http_error_rate: Rate = 0.0
     # Where to POST every event (signed with COMPUTE_WEBHOOK_SECRET); None = no webhook.
     webhook_url: str | None = None
     webhook_timeout_s: float = Field(default=5.0, gt=0)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+import random
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Header, HTTPException, Request, Response, status
@@ -33,6 +34,25 @@ def require_token(request: Request, sim: SimDep) -> None:
         )
 
 
+# What a failing gateway or an overloaded server answers.
+INJECTED_ERROR_CODES = (
+    status.HTTP_500_INTERNAL_SERVER_ERROR,
+    status.HTTP_502_BAD_GATEWAY,
+    status.HTTP_503_SERVICE_UNAVAILABLE,
+)
+
+
+def injected_error(sim: SimDep) -> None:
+    """Answer 5xx (without touching any task) at the rate of `http_error_rate`."""
+    rate = sim.config.get().http_error_rate
+    if rate > 0 and random.random() < rate:
+        code = random.choice(INJECTED_ERROR_CODES)
+        raise HTTPException(code, f"injected {code} (http_error_rate={rate})")
+
+
+# On the task routes only: the knob endpoints must keep answering so a test can undo it.
+Faulty = [Depends(injected_error)]
+
 public = APIRouter()
 router = APIRouter(prefix="/api/v1", dependencies=[Depends(require_token)])
 
@@ -53,8 +73,10 @@ def _task(sim: Simulator, task_id: str) -> SimTask:
     return task
 
 
-@router.post("/tasks", status_code=status.HTTP_201_CREATED)
-@router.post("/tasks/", status_code=status.HTTP_201_CREATED, include_in_schema=False)
+@router.post("/tasks", status_code=status.HTTP_201_CREATED, dependencies=Faulty)
+@router.post(
+    "/tasks/", status_code=status.HTTP_201_CREATED, include_in_schema=False, dependencies=Faulty
+)
 async def create_task(
     body: SimTaskCreate,
     response: Response,
@@ -74,12 +96,12 @@ async def create_task(
     return sim.ref(task)
 
 
-@router.get("/tasks/{task_id}")
+@router.get("/tasks/{task_id}", dependencies=Faulty)
 async def get_task(task_id: str, sim: SimDep) -> TaskStateOut:
     return sim.state(_task(sim, task_id))
 
 
-@router.get("/tasks/{task_id}/result")
+@router.get("/tasks/{task_id}/result", dependencies=Faulty)
 async def get_result(task_id: str, sim: SimDep) -> TaskResultOut:
     task = _task(sim, task_id)
     if not task.finished:
@@ -87,7 +109,7 @@ async def get_result(task_id: str, sim: SimDep) -> TaskResultOut:
     return sim.result(task)
 
 
-@router.post("/tasks/{task_id}/cancel")
+@router.post("/tasks/{task_id}/cancel", dependencies=Faulty)
 async def cancel_task(task_id: str, sim: SimDep) -> TaskStateOut:
     task = _task(sim, task_id)
     sim.cancel(task)
