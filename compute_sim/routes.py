@@ -47,6 +47,7 @@ def injected_error(sim: SimDep) -> None:
     rate = sim.config.get().http_error_rate
     if rate > 0 and random.random() < rate:
         code = random.choice(INJECTED_ERROR_CODES)
+        sim.injected_errors += 1
         raise HTTPException(code, f"injected {code} (http_error_rate={rate})")
 
 

@@ -27,6 +27,8 @@ class Simulator:
         self.store = store
         self.runner = runner
         self._s3 = s3
+        # Requests answered 5xx by the http_error_rate knob: a test proves the fault was on.
+        self.injected_errors = 0
 
     def create(self, body: SimTaskCreate, idempotency_key: str | None) -> tuple[SimTask, bool]:
         """The new task (started), or the one an earlier call with the same key created."""

@@ -22,6 +22,7 @@ async def test_http_error_rate_one_refuses_every_task_request_and_creates_nothin
     ref = await compute.create_task(new_task(), idempotency_key=key())
     await wait_finished(compute, ref.id)
     knobs.set_config(http_error_rate=1.0)
+    injected_before = knobs.app.state.sim.injected_errors
     task = new_task()
 
     calls = {
@@ -38,6 +39,7 @@ async def test_http_error_rate_one_refuses_every_task_request_and_creates_nothin
         codes[name] = raised.value.status_code
 
     assert set(codes.values()) <= {500, 502, 503}, codes
+    assert knobs.app.state.sim.injected_errors - injected_before == 4
     assert _tasks_of(knobs, task.entity_id) == []  # the refused submit did nothing
     # The knob endpoints and /health stay reachable, so the fault can be switched off.
     auth = {"Authorization": f"Bearer {sim_settings.COMPUTE_SERVER_ADMIN_TOKEN}"}
