@@ -175,6 +175,41 @@ class Stack:
                 self._env = None
                 self._release_state_dir()
 
+    def stop_service(self, name: str) -> None:
+        """Stop one embedded service (an outage), keeping its data, ports and place in the
+        stack: :meth:`start_service` brings it back where the app expects it."""
+        with self._lock:
+            self._running_service(name).stop()
+
+    def start_service(self, name: str) -> None:
+        """Start a service stopped by :meth:`stop_service` again, on the same ports and the
+        same data; returns once it is healthy (a running service is left alone)."""
+        with self._lock:
+            service = self._running_service(name)
+            if any(proc.poll() is None for proc in service.processes):
+                return
+            service.processes.clear()
+            env = service.start(self.ports)
+            # Same ports, same credentials: what the app was given is still right.
+            assert self._env is not None
+            if any(self._env.get(key) != value for key, value in env.items()):
+                raise DevstackError(f"{name}: restarted with other settings: {env}")
+
+    def restart(self, name: str) -> None:
+        """Stop one embedded service cleanly and start it again in place (what an operator's
+        `systemctl restart` does): data kept, same port, clients must reconnect."""
+        with self._lock:
+            self.stop_service(name)
+            self.start_service(name)
+
+    def _running_service(self, name: str) -> EmbeddedService:
+        if self._env is None:
+            raise DevstackError("stack is not started")
+        service = self._embedded.get(name)
+        if service is None:
+            raise DevstackError(f"{name} is not embedded by this stack ({self.started_services})")
+        return service
+
     def write_stack_json(self, path: Path | None = None) -> Path:
         """Write env, embedded services, ports and owner pid as JSON (default
         ``<state_dir>/stack.json``) so other processes can find a running stack.
