@@ -441,6 +441,36 @@ def bulk_upload(
         raise fail(upload.get("error_message") or f"bulk upload {upload['status']}")
 
 
+@app.command()
+def bench(
+    only: Annotated[
+        str | None, typer.Option(help="Comma-separated subset of P1,P2,P3,P4,P5 (default all).")
+    ] = None,
+    quick: Annotated[
+        bool, typer.Option(help="Tiny sizes: checks the bench runs; the figures mean nothing.")
+    ] = False,
+    json_path: Annotated[
+        Path, typer.Option("--json", help="Where to write the figures as JSON.")
+    ] = ROOT / "docs" / "benchmarks.json",
+    markdown_path: Annotated[
+        Path | None,
+        typer.Option("--markdown", help="Where to write the Markdown report (default docs/)."),
+    ] = None,
+) -> None:
+    """Measure the system against same-run baselines (bare workflow, asyncpg, COPY,
+    list_objects_v2) on its own embedded stack; print a table, write JSON + Markdown."""
+    from bench.runner import ALL, Scale, run
+
+    selected = [p.strip().upper() for p in only.split(",")] if only else list(ALL)
+    unknown = sorted(set(selected) - set(ALL))
+    if unknown:
+        typer.secho(f"unknown benchmark(s) {', '.join(unknown)}; known: {', '.join(ALL)}", err=True)
+        raise typer.Exit(2)
+    if markdown_path is None and not quick:
+        markdown_path = ROOT / "docs" / "benchmarks.md"
+    run(selected, Scale.quick() if quick else Scale(), json_path, markdown_path)
+
+
 def main() -> None:
     app()
 

@@ -1,0 +1,226 @@
+"""P3: the API under 50 concurrent connections against the same SQL through bare asyncpg.
+
+- GET /products/ (a page of 50 of 200 products): the route runs a count, the page and the
+  page's attached images; the baseline runs those three statements on an asyncpg pool as
+  large as the API's (DATABASE_POOL_SIZE + DATABASE_MAX_OVERFLOW).
+- POST /generations: the route loads the shot, its look and shooting, inserts the generation
+  and starts its workflow; the baseline runs the same reads and an insert of a row of the
+  same width (copied from a real generation) in a transaction. The API under test is a
+  second API process on a task-queue prefix no worker polls, so the started workflows wait
+  instead of loading the machine while it is measured; they are terminated afterwards.
+
+Both sides are driven from this process with `concurrency` loops sharing `requests`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from bench.figures import Figure, ratio
+from bench.session import Session
+from bench.stack import BenchStack, Child, Log, free_port, plain_pg, wait_http
+from bench.stats import latency_summary
+
+PRODUCTS = 200
+PAGE = 50
+
+COUNT_SQL = "SELECT count(*) FROM product WHERE organization_id = $1"
+PAGE_SQL = (
+    "SELECT * FROM product WHERE organization_id = $1 "
+    "ORDER BY created_at DESC, id LIMIT $2 OFFSET 0"
+)
+IMAGES_SQL = (
+    "SELECT a.*, m.* FROM media_resource_attachment a "
+    "JOIN media_resource m ON m.id = a.media_resource_id "
+    "WHERE a.entity_type = 'PRODUCT' AND a.entity_id = ANY($1::uuid[]) "
+    "ORDER BY a.slot, a.position"
+)
+SHOT_SQL = "SELECT * FROM shot WHERE id = $1 AND organization_id = $2"
+LOOK_SQL = "SELECT * FROM shooting_look WHERE id = $1"
+SHOOTING_SQL = "SELECT * FROM shooting WHERE id = $1"
+
+
+async def _load(
+    call: Callable[[], Awaitable[None]], requests: int, concurrency: int
+) -> tuple[float, list[float]]:
+    """(wall seconds, per-request seconds) of `requests` calls over `concurrency` loops."""
+    remaining = requests
+    samples: list[float] = []
+
+    async def loop() -> None:
+        nonlocal remaining
+        while remaining > 0:
+            remaining -= 1
+            began = time.perf_counter()
+            await call()
+            samples.append(time.perf_counter() - began)
+
+    began = time.perf_counter()
+    await asyncio.gather(*(loop() for _ in range(concurrency)))
+    return time.perf_counter() - began, samples
+
+
+def _figure(
+    id_: str, name: str, ours: tuple[float, list[float]], bare: tuple[float, list[float]]
+) -> Figure:
+    ours_lat, bare_lat = latency_summary(ours[1]), latency_summary(bare[1])
+    return Figure(
+        id=id_,
+        name=name,
+        unit="ms p99",
+        ours=ours_lat["p99_ms"],
+        baseline=bare_lat["p99_ms"],
+        baseline_name="the same SQL through bare asyncpg, same pool size",
+        ratio=ratio(ours_lat["p99_ms"], bare_lat["p99_ms"]),
+        goal="<= 3x",
+        met=ours_lat["p99_ms"] <= 3 * bare_lat["p99_ms"],
+        details={
+            "requests": len(ours[1]),
+            "ours": {**ours_lat, "per_s": round(len(ours[1]) / ours[0], 1)},
+            "bare": {**bare_lat, "per_s": round(len(bare[1]) / bare[0], 1)},
+        },
+    )
+
+
+async def _products(session: Session) -> None:
+    r = await session.http.get(
+        "/products/", headers=session.headers, params={**session.params, "limit": PAGE}
+    )
+    if r.status_code != 200 or len(r.json()["data"]) != PAGE:
+        raise RuntimeError(f"GET /products/: {r.status_code} {r.text[:300]}")
+
+
+async def _bare_products(pool: Any, org: uuid.UUID) -> None:
+    async with pool.acquire() as conn:
+        await conn.fetchval(COUNT_SQL, org)
+        rows = await conn.fetch(PAGE_SQL, org, PAGE)
+        await conn.fetch(IMAGES_SQL, [r["id"] for r in rows])
+    if len(rows) != PAGE:
+        raise RuntimeError(f"bare page has {len(rows)} rows")
+
+
+async def _insert_statement(conn: Any) -> str:
+    """INSERT of a copy of generation $1 under id $2 (and its own workflow id $3)."""
+    columns = [
+        r["column_name"]
+        for r in await conn.fetch(
+            "SELECT column_name FROM information_schema.columns "
+            "WHERE table_name = 'generation' ORDER BY ordinal_position"
+        )
+    ]
+    replaced = {"id": "$2", "workflow_id": "$3", "created_at": "now()", "updated_at": "now()"}
+    values = ", ".join(replaced.get(c, f'"{c}"') for c in columns)
+    names = ", ".join(f'"{c}"' for c in columns)
+    return f"INSERT INTO generation ({names}) SELECT {values} FROM generation WHERE id = $1"
+
+
+async def _bare_generation(
+    pool: Any, insert: str, template: uuid.UUID, shot: uuid.UUID, org: uuid.UUID
+) -> None:
+    async with pool.acquire() as conn, conn.transaction():
+        row = await conn.fetchrow(SHOT_SQL, shot, org)
+        await conn.fetchrow(LOOK_SQL, row["look_id"])
+        await conn.fetchrow(SHOOTING_SQL, row["shooting_id"])
+        new_id = uuid.uuid4()
+        await conn.execute(insert, template, new_id, f"bench-bare-generation-{new_id}")
+
+
+async def _terminate_waiting(stack: BenchStack, ids: list[str]) -> None:
+    async def one(generation_id: str) -> None:
+        handle = stack.client.get_workflow_handle(f"generation-{generation_id}")
+        try:
+            await handle.terminate("bench: started only to measure POST /generations")
+        except Exception:  # already gone: nothing to clean up
+            return
+
+    for start in range(0, len(ids), 50):
+        await asyncio.gather(*(one(i) for i in ids[start : start + 50]))
+
+
+async def run(stack: BenchStack, *, requests: int, concurrency: int, log: Log) -> list[Figure]:
+    import asyncpg
+
+    settings = stack.settings
+    pool_size = settings.DATABASE_POOL_SIZE + settings.DATABASE_MAX_OVERFLOW
+    session = Session(stack.api_url, connections=concurrency)
+    port = free_port()
+    idle = Child(
+        "api (no worker)",
+        [
+            *(stack.children["api"].argv[:6]),
+            *("--port", str(port), "--log-level", "warning", "--no-access-log"),
+        ],
+        {**stack.env, "TASK_QUEUE_PREFIX": stack.prefix + "idle-"},
+        stack.children["api"].log_path.with_name("api-idle.log"),
+    )
+    idle.start()
+    pool = await asyncpg.create_pool(
+        plain_pg(settings.DATABASE_URL), min_size=pool_size, max_size=pool_size
+    )
+    started: list[str] = []
+    try:
+        await session.sign_up()
+        org = uuid.UUID(session.org)
+        log(f"P3: {PRODUCTS} products")
+        for i in range(PRODUCTS):
+            await session.create("/products/", {"name": f"Product {i}", "sku": f"B-{i:05d}"})
+        shot = (await session.shots(1, 64))[0]
+        for _ in range(3):  # warm both sides' pools and caches
+            await _products(session)
+            await _bare_products(pool, org)
+
+        log(f"P3: GET /products/ x{requests}, {concurrency} concurrent")
+        ours_get = await _load(lambda: _products(session), requests, concurrency)
+        bare_get = await _load(lambda: _bare_products(pool, org), requests, concurrency)
+
+        await wait_http(f"http://127.0.0.1:{port}/api/v1/utils/health-check/", idle)
+        poster = Session(f"http://127.0.0.1:{port}", connections=concurrency)
+        poster.org, poster.headers = session.org, session.headers
+
+        async def post_generation() -> None:
+            r = await poster.http.post(
+                "/generations",
+                json={"shot_id": shot},
+                headers=poster.headers,
+                params=poster.params,
+            )
+            if r.status_code != 202:
+                raise RuntimeError(f"POST /generations: {r.status_code} {r.text[:300]}")
+            started.append(r.json()["id"])
+
+        try:
+            await post_generation()
+            template = uuid.UUID(started[0])
+            async with pool.acquire() as conn:
+                insert = await _insert_statement(conn)
+            await _bare_generation(pool, insert, template, uuid.UUID(shot), org)
+            posts = max(requests // 4, concurrency)
+            log(f"P3: POST /generations x{posts}, {concurrency} concurrent")
+            ours_post = await _load(post_generation, posts, concurrency)
+            bare_post = await _load(
+                lambda: _bare_generation(pool, insert, template, uuid.UUID(shot), org),
+                posts,
+                concurrency,
+            )
+        finally:
+            await poster.http.aclose()
+        return [
+            _figure(
+                "P3-get",
+                f"GET /products/ (page of {PAGE}), {concurrency} concurrent",
+                ours_get,
+                bare_get,
+            ),
+            _figure(
+                "P3-post", f"POST /generations, {concurrency} concurrent", ours_post, bare_post
+            ),
+        ]
+    finally:
+        await _terminate_waiting(stack, started)
+        await pool.close()
+        await session.close()
+        idle.stop()

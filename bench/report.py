@@ -1,0 +1,141 @@
+"""The bench's outputs: a table on stdout, JSON, and docs/benchmarks.md, each with the
+machine it ran on (the ratios are what compares across machines; absolute values do not)."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import sys
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from bench.figures import Figure
+
+PACKAGES = ("temporalio", "fastapi", "uvicorn", "sqlalchemy", "asyncpg", "redis", "boto3")
+
+
+def _memory_gib() -> float:
+    import psutil
+
+    return round(psutil.virtual_memory().total / 2**30, 1)
+
+
+def _git_commit() -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=Path(__file__).parent,
+        )
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return out.stdout.strip() or None
+
+
+def machine(service_versions: dict[str, str]) -> dict[str, Any]:
+    versions = {"python": platform.python_version()}
+    for name in PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    versions.update(service_versions)
+    return {
+        "cpus": os.cpu_count(),
+        "memory_gib": _memory_gib(),
+        "platform": platform.platform(),
+        "load_average": [round(x, 2) for x in os.getloadavg()],
+        "versions": versions,
+        "commit": _git_commit(),
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+
+
+def _fmt(value: float) -> str:
+    if value == float("inf"):
+        return "inf"
+    return f"{value:,.2f}" if abs(value) < 1000 else f"{value:,.0f}"
+
+
+def _met(figure: Figure) -> str:
+    return {True: "yes", False: "NO", None: ""}[figure.met]
+
+
+HEADER = ("id", "figure", "unit", "ours", "baseline", "ratio", "goal", "met")
+
+
+def rows(figures: list[Figure]) -> list[tuple[str, ...]]:
+    return [
+        (
+            f.id,
+            f.name,
+            f.unit,
+            _fmt(f.ours),
+            _fmt(f.baseline),
+            _fmt(f.ratio),
+            f.goal,
+            _met(f),
+        )
+        for f in figures
+    ]
+
+
+def table(figures: list[Figure]) -> str:
+    body = [HEADER, *rows(figures)]
+    widths = [max(len(row[i]) for row in body) for i in range(len(HEADER))]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)) for row in body]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def markdown(figures: list[Figure], info: dict[str, Any], command: str) -> str:
+    versions = ", ".join(f"{k} {v}" for k, v in info["versions"].items())
+    lines = [
+        "# Benchmarks",
+        "",
+        f"Produced by `{command}` on {info['when']} (commit {info['commit'] or 'unknown'}).",
+        "",
+        f"Machine: {info['cpus']} CPUs, {info['memory_gib']} GiB memory, {info['platform']}; "
+        f"load average at the end {', '.join(map(str, info['load_average']))}.",
+        f"Versions: {versions}.",
+        "",
+        "Every ratio compares with a baseline measured in the same run on the same services "
+        "(see `bench/` for each baseline); throughput ratios are ours / baseline (higher is "
+        "better), latency ratios ours / baseline (lower is better).",
+        "",
+        "| " + " | ".join(HEADER) + " |",
+        "|" + "---|" * len(HEADER),
+    ]
+    lines += [
+        "| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in rows(figures)
+    ]
+    lines += ["", "## Details", ""]
+    for f in figures:
+        lines.append(
+            f"- **{f.id}** {f.name} — baseline: {f.baseline_name}. "
+            f"`{json.dumps(f.details, sort_keys=True)}`"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def write(
+    figures: list[Figure], info: dict[str, Any], json_path: Path, md_path: Path | None
+) -> None:
+    command = (
+        "uv run sartiq bench " + " ".join(sys.argv[2:])
+        if len(sys.argv) > 2
+        else "uv run sartiq bench"
+    )
+    json_path.parent.mkdir(parents=True, exist_ok=True)
+    json_path.write_text(
+        json.dumps({"machine": info, "figures": [f.as_dict() for f in figures]}, indent=2) + "\n"
+    )
+    if md_path is not None:
+        md_path.parent.mkdir(parents=True, exist_ok=True)
+        md_path.write_text(markdown(figures, info, command.strip()))
