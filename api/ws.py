@@ -5,8 +5,8 @@ Protocol: authenticate with `?token=` or a first message `{"type": "auth", "toke
 Then the events of the user's own scope and of its organizations (memberships read at
 connect), optionally preceded by those missed since `last_event_id`, in id order, without gap
 or duplicate. `{"type": "ping"}` is answered with `{"type": "pong"}`. Close codes: 1008 auth
-failed or token expired, 1013 too slow (or events unavailable), 1012 server restarting, 1001
-lifetime reached; reconnect with the last id received to lose nothing.
+failed or token expired, 1013 too slow (or events or the database unavailable), 1012 server
+restarting, 1001 lifetime reached; reconnect with the last id received to lose nothing.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from prometheus_client import Gauge as PromGauge
 from pydantic import ValidationError
 from redis.exceptions import RedisError
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.websockets import WebSocketState
 
 from core import events
@@ -109,6 +110,13 @@ async def _serve(websocket: WebSocket, token: str | None, last_event_id: str | N
     except _Refused as refused:
         await websocket.send_text(AuthErrorMessage(error=refused.error).model_dump_json())
         await _close(websocket, POLICY_VIOLATION, refused.error)
+        return
+    except (SQLAlchemyError, OSError):
+        # Postgres down or restarting (refused, "starting up", a connection cut mid-query):
+        # not the client's fault and not a crash. Say "retry later", as for Redis below,
+        # instead of an unhandled error (1011 and a traceback per reconnect attempt).
+        log.warning("websocket: cannot authenticate, database unavailable", exc_info=True)
+        await _close(websocket, TRY_AGAIN_LATER, "database unavailable, retry later")
         return
 
     hub: EventHub = state.event_hub

@@ -345,3 +345,32 @@ async def test_hub_stop_closes_sockets_with_service_restart(
         app.state.event_hub = original
         await hub.stop()
     assert (code, reason) == (1012, "server restarting")
+
+
+async def test_connect_while_database_unreachable_is_told_to_retry_later(
+    app: FastAPI, open_socket: OpenSocket, settings: Settings, user: UserHandle
+) -> None:
+    """Postgres down (here: a real engine aimed at a port nobody listens on): the socket is
+    closed 1013 "retry later", not with an unhandled error, and works again once it is back."""
+    import socket as sockets
+
+    from core.db import create_engine, create_sessionmaker
+
+    with sockets.socket() as held:  # bound, never listening: connections are refused
+        held.bind(("127.0.0.1", 0))
+        port = held.getsockname()[1]
+        down = settings.model_copy(
+            update={"DATABASE_URL": f"postgresql://postgres@127.0.0.1:{port}/nothing"}
+        )
+        engine = create_engine(down, application_name="sartiq-test-down")
+        original = app.state.sessionmaker
+        app.state.sessionmaker = create_sessionmaker(engine)
+        try:
+            refused = await open_socket(user, expect_success=False)
+            code, reason, messages = await refused.closed()
+        finally:
+            app.state.sessionmaker = original
+            await engine.dispose()
+    assert (code, messages) == (1013, [])
+    assert reason and "retry later" in reason
+    assert (await open_socket(user)).hello["type"] == "auth.success"
