@@ -20,7 +20,9 @@ from services.tenancy import Scope, resolve_scope
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/api/v1/login/access-token", auto_error=False)
 
 
-def get_settings(request: Request) -> Settings:
+# Dependencies without I/O are `async def` on purpose: FastAPI runs a plain `def` dependency
+# in a worker thread, a thread hop per request for a dictionary lookup.
+async def get_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
@@ -74,7 +76,7 @@ class Pagination:
     limit: int
 
 
-def get_pagination(
+async def get_pagination(
     skip: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> Pagination:
