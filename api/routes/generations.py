@@ -101,9 +101,16 @@ async def _create_and_start(
 ) -> GenerationPublic:
     generation = await generations.create_for_shot(session, scope, shot_id, body)
     await session.commit()
-    await _announce(request, await _public(request, session, generation), "created")
+    # A generation just created has no predictions: no query needed to show it, and the
+    # same view serves the event and the response (the workflow start changes no column).
+    settings = request.app.state.settings
+    public = GenerationPublic.model_validate(
+        generation,
+        update={"predictions": [], "temporal_ui_url": ui_url(settings, generation.workflow_id)},
+    )
+    await _announce(request, public, "created")
     await _start(request, generation)
-    return await _public(request, session, generation)
+    return public
 
 
 @router.post("/generations", status_code=202)
