@@ -20,6 +20,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from bench.bare import BARE_QUEUE, BareInput, BareWorkflow
 from bench.figures import Figure, ratio
 from bench.session import Session
 from bench.stack import BenchStack, Child, Log, free_port, plain_pg, wait_http
@@ -129,16 +130,16 @@ async def _bare_generation(
         await conn.execute(insert, template, new_id, f"bench-bare-generation-{new_id}")
 
 
-async def _terminate_waiting(stack: BenchStack, ids: list[str]) -> None:
-    async def one(generation_id: str) -> None:
-        handle = stack.client.get_workflow_handle(f"generation-{generation_id}")
+async def _terminate_waiting(stack: BenchStack, workflow_ids: list[str]) -> None:
+    async def one(workflow_id: str) -> None:
+        handle = stack.client.get_workflow_handle(workflow_id)
         try:
             await handle.terminate("bench: started only to measure POST /generations")
         except Exception:  # already gone: nothing to clean up
             return
 
-    for start in range(0, len(ids), 50):
-        await asyncio.gather(*(one(i) for i in ids[start : start + 50]))
+    for start in range(0, len(workflow_ids), 50):
+        await asyncio.gather(*(one(i) for i in workflow_ids[start : start + 50]))
 
 
 async def run(stack: BenchStack, *, requests: int, concurrency: int, log: Log) -> list[Figure]:
@@ -190,11 +191,11 @@ async def run(stack: BenchStack, *, requests: int, concurrency: int, log: Log) -
             )
             if r.status_code != 202:
                 raise RuntimeError(f"POST /generations: {r.status_code} {r.text[:300]}")
-            started.append(r.json()["id"])
+            started.append(r.json()["workflow_id"])
 
         try:
             await post_generation()
-            template = uuid.UUID(started[0])
+            template = uuid.UUID(started[0].removeprefix("generation-"))
             async with pool.acquire() as conn:
                 insert = await _insert_statement(conn)
             await _bare_generation(pool, insert, template, uuid.UUID(shot), org)
@@ -206,9 +207,23 @@ async def run(stack: BenchStack, *, requests: int, concurrency: int, log: Log) -
                 posts,
                 concurrency,
             )
+
+            async def bare_with_start() -> None:
+                await _bare_generation(pool, insert, template, uuid.UUID(shot), org)
+                workflow_id = f"bench-bare-start-{uuid.uuid4()}"
+                await stack.client.start_workflow(
+                    BareWorkflow.run,
+                    BareInput(before=0, signals=1, after=0),
+                    id=workflow_id,
+                    task_queue=stack.prefix + "idle-" + BARE_QUEUE,
+                )
+                started.append(workflow_id)
+
+            # What bounds the route: the same SQL plus one workflow start on the same server.
+            floor = latency_summary((await _load(bare_with_start, posts, concurrency))[1])
         finally:
             await poster.http.aclose()
-        return [
+        figures = [
             _figure(
                 "P3-get",
                 f"GET /products/ (page of {PAGE}), {concurrency} concurrent",
@@ -219,6 +234,8 @@ async def run(stack: BenchStack, *, requests: int, concurrency: int, log: Log) -
                 "P3-post", f"POST /generations, {concurrency} concurrent", ours_post, bare_post
             ),
         ]
+        figures[1].details["bare_sql_and_workflow_start"] = floor
+        return figures
     finally:
         await _terminate_waiting(stack, started)
         await pool.close()
