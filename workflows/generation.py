@@ -36,6 +36,8 @@ with workflow.unsafe.imports_passed_through():
     )
 
 TERMINAL = frozenset({"completed", "failed", "cancelled"})
+# workflow.patched id: a compute task that cannot be cancelled no longer fails the run.
+CANCEL_FAILURE_PATCH = "cancel-failure-keeps-outcome"
 SHORT = timedelta(seconds=30)
 RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30))
 CANCELLED = "Cancelled by request"
@@ -326,12 +328,20 @@ class GenerationWorkflow:
         )
 
     async def _cancel_task(self, task_id: str) -> None:
-        await workflow.execute_activity_method(
-            GenerationActivities.cancel_task,
-            task_id,
-            start_to_close_timeout=SHORT,
-            retry_policy=RetryPolicy(maximum_attempts=5),
-        )
+        try:
+            await workflow.execute_activity_method(
+                GenerationActivities.cancel_task,
+                task_id,
+                start_to_close_timeout=SHORT,
+                retry_policy=RetryPolicy(maximum_attempts=5),
+            )
+        except ActivityError as error:
+            # Compute refused the cancel five times: the generation still ends as the user
+            # (or the deadline) decided; its task's late result is ignored. Before the patch
+            # such a failure turned a cancel into `failed` (compute_error).
+            if is_cancelled_exception(error) or not workflow.patched(CANCEL_FAILURE_PATCH):
+                raise
+            workflow.logger.warning("compute task %s could not be cancelled: %s", task_id, error)
 
     async def _finish(self, generation_id: str, status: str, message: str, category: str) -> None:
         self._set_status(status)

@@ -183,6 +183,30 @@ async def test_cancel_generation_mid_run_cancels_compute_task(
     assert again.status_code == 409, again.text
 
 
+async def test_cancel_ends_cancelled_when_compute_refuses_to_cancel(
+    api: Api, user: UserHandle, worker: dict[str, Any], knobs: ComputeSimServer
+) -> None:
+    """Compute answers 5xx to every request while the cancel is retried (five attempts):
+    the user's cancel still ends the generation `cancelled`, not `failed`."""
+    world = await make_sized_shot(api, user)
+    org = world["org"]
+    started = await start_via_api(
+        api, user, org, world["shot_ids"][0], config={"sim": {"stuck": True}}
+    )
+    await _processing_with_task(api, user, org, started["id"])
+    knobs.config = knobs.config.merged({"http_error_rate": 1.0})
+    refused_before = knobs.app.state.sim.injected_errors
+    r = await api.post(
+        f"/generations/{started['id']}/cancel", as_=user, params={"organization_id": org}
+    )
+    assert r.status_code == 202, r.text
+    # five attempts, 1 + 2 + 4 + 8 s apart
+    done = await wait_status(api, user, org, started["id"], DONE, within=40)
+    assert done["status"] == "cancelled", done
+    assert done["error_category"] == "cancelled"
+    assert knobs.app.state.sim.injected_errors - refused_before >= 5
+
+
 async def test_cancel_generation_right_after_start_ends_cancelled(
     api: Api, user: UserHandle, worker: dict[str, Any], temporal: Client, sim: ComputeSimServer
 ) -> None:
