@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,7 +19,7 @@ from typing import Any
 from prometheus_client import start_http_server
 from redis.asyncio import Redis
 from temporalio.client import Client
-from temporalio.worker import Worker
+from temporalio.worker import Interceptor, Worker
 
 from activities.clients import Clients
 from activities.registry import activities_by_queue
@@ -57,8 +57,10 @@ def build_workers(
     executor: ThreadPoolExecutor,
     *,
     task_queue_prefix: str = "",
+    interceptors: Sequence[Interceptor] = (),
 ) -> WorkerSet:
-    """One worker per task queue, each with the workflows and activities of that queue."""
+    """One worker per task queue, each with the workflows and activities of that queue.
+    `interceptors` go to every worker (the fault suite's kill worker adds its own)."""
     engine = create_engine(settings, application_name="sartiq-worker")
     clients = Clients(
         settings=settings,
@@ -84,6 +86,7 @@ def build_workers(
                 # Sync activities (boto3, Pillow) run here; as large as the concurrency cap.
                 activity_executor=executor,
                 max_concurrent_activities=MAX_CONCURRENT_ACTIVITIES,
+                interceptors=interceptors,
             )
         )
     closers = [engine.dispose, clients.redis.aclose, clients.compute.aclose]
