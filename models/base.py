@@ -21,6 +21,10 @@ SQLModel.metadata.naming_convention = {
     "pk": "pk_%(table_name)s",
 }
 
+# The largest value of a Postgres `integer` column: request fields stored in one are bounded
+# by it, so an oversized number is a 422 rather than an encoding error at the database.
+INT32_MAX = 2**31 - 1
+
 
 def utcnow() -> datetime:
     return datetime.now(UTC)

@@ -9,7 +9,14 @@ from enum import StrEnum
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
-from models.base import IdMixin, TenantMixin, TimestampMixin, enum_field, tz_datetime
+from models.base import (
+    INT32_MAX,
+    IdMixin,
+    TenantMixin,
+    TimestampMixin,
+    enum_field,
+    tz_datetime,
+)
 
 
 class ResourceType(StrEnum):
@@ -114,8 +121,8 @@ class MediaResourceUpdate(SQLModel):
     color_profile: str | None = Field(default=None, max_length=128)
     duration: float | None = Field(default=None, ge=0)
     dominant_color: str | None = Field(default=None, max_length=16)
-    width: int | None = Field(default=None, ge=1)
-    height: int | None = Field(default=None, ge=1)
+    width: int | None = Field(default=None, ge=1, le=INT32_MAX)
+    height: int | None = Field(default=None, ge=1, le=INT32_MAX)
     alt_text: str | None = Field(default=None, max_length=10_000)
     caption: str | None = Field(default=None, max_length=10_000)
 
@@ -142,8 +149,14 @@ class MediaResourcePublic(SQLModel):
 
 # An uploaded temp object (from POST /uploads/presigned-url) to attach to an entity slot.
 class ImageUpload(SQLModel):
-    slot: str = Field(default="cover_image", regex=r"^[a-z][a-z0-9_]{0,63}$")
-    key: str = Field(max_length=1024, regex=r"^temp/[^/]+$")
+    # `pattern` through schema_extra: SQLModel's own `regex=` is silently dropped under
+    # pydantic 2, which let an empty or foreign key through to the bucket (a 500). A key is
+    # one `temp_key()` made: `temp/` and a sanitized name (other characters made S3 answer
+    # 400 to the HEAD, another 500).
+    slot: str = Field(default="cover_image", schema_extra={"pattern": r"^[a-z][a-z0-9_]{0,63}$"})
+    key: str = Field(
+        max_length=1024, schema_extra={"pattern": r"^temp/[A-Za-z0-9][A-Za-z0-9._-]*$"}
+    )
     position: int | None = Field(default=None, ge=0, le=1000)
 
 

@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
 from models.base import (
+    INT32_MAX,
     IdMixin,
     RecordPublic,
     TenantMixin,
@@ -51,7 +52,7 @@ class Shot(IdMixin, TimestampMixin, TenantMixin, table=True):
 # Body of PATCH /shots/{id}.
 class ShotUpdate(SQLModel):
     notes: str | None = Field(default=None, max_length=10_000)
-    position: int | None = Field(default=None, ge=0)
+    position: int | None = Field(default=None, ge=0, le=INT32_MAX)
     current_revision_id: uuid.UUID | None = None
 
 

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from pydantic import EmailStr
 from sqlmodel import Field, SQLModel
 
-from models.base import IdMixin, RecordPublic, TimestampMixin, tz_datetime
+from models.base import INT32_MAX, IdMixin, RecordPublic, TimestampMixin, tz_datetime
 
 
 # Shared user properties.
@@ -39,7 +39,7 @@ class UserUpdate(SQLModel):
     password: str | None = Field(default=None, min_length=8, max_length=128)
     is_active: bool | None = None
     is_superuser: bool | None = None
-    rework_available: int | None = Field(default=None, ge=0)
+    rework_available: int | None = Field(default=None, ge=0, le=INT32_MAX)
 
 
 # Body of PATCH /users/me; changing the password needs the current one.

@@ -15,6 +15,7 @@ import csv
 import io
 import json
 import re
+import unicodedata
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
@@ -120,6 +121,17 @@ def public(
 # -- the job row --------------------------------------------------------------------------------
 
 
+def display_filename(name: str | None) -> str | None:
+    """The client's file name as shown back: its last path part, without control or format
+    characters (NUL, escapes, newlines, bidi overrides that disguise an extension), at most
+    255 characters. Only for display: the bytes are stored at `source_key`."""
+    if not name:
+        return None
+    base = name.replace("\\", "/").rsplit("/", 1)[-1]
+    cleaned = "".join(ch for ch in base if unicodedata.category(ch) not in ("Cc", "Cf")).strip()
+    return cleaned[:255] or None
+
+
 async def create(
     session: AsyncSession,
     scope: Scope,
@@ -131,7 +143,7 @@ async def create(
     upload = scope.stamp(
         BulkUpload(
             id=upload_id,
-            filename=filename[:255] if filename else None,
+            filename=display_filename(filename),
             source_key=source_key(upload_id),
             workflow_id=workflow_id,
         )

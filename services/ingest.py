@@ -62,6 +62,7 @@ def store_image(
     """Validate, normalise and store image bytes; idempotent for the same bytes and scope."""
     if len(data) > max_bytes:
         raise BadRequest(f"Image is larger than {max_bytes // (1024 * 1024)} MB")
+    images.check_pixels(data)  # client bytes: refuse a bomb before anything decodes it
     info = images.analyze(data)
     converted = _to_srgb(data, info)
     if converted is not data:

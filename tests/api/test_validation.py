@@ -55,3 +55,24 @@ async def test_unknown_organization_id_is_404(api: Api, user: UserHandle) -> Non
         "/products/", as_=user, params={"organization_id": "00000000-0000-0000-0000-000000000000"}
     )
     assert r.status_code == 404
+
+
+# Found by the schemathesis fuzz (tests/chaos/test_api_fuzz.py): Postgres cannot store a NUL
+# character in text or JSONB, and the database error used to surface as a 500.
+@pytest.mark.parametrize(
+    ("method", "path", "kwargs"),
+    [
+        ("POST", "/products/", {"json": {"name": "shirt\u0000"}}),  # a text column
+        ("POST", "/products/", {"json": {"name": "Shirt", "tags": ["a\u0000b"]}}),  # JSONB
+        ("POST", "/shootings/", {"json": {"name": "\u0000"}}),
+        ("GET", "/products/", {"params": {"search": "\u0000"}}),  # a query parameter
+    ],
+)
+async def test_nul_characters_are_a_422_and_nothing_is_written(
+    api: Api, user: UserHandle, method: str, path: str, kwargs: dict
+) -> None:
+    before = (await api.get("/products/", as_=user)).json()["count"]
+    r = await api.request(method, path, as_=user, **kwargs)
+    assert r.status_code == 422, r.text
+    assert "NUL" in r.json()["detail"]
+    assert (await api.get("/products/", as_=user)).json()["count"] == before

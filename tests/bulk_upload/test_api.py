@@ -68,6 +68,27 @@ async def test_other_encodings_and_non_csv_files_are_refused(api: Api, user: Use
     assert "`file`" in r.json()["detail"]
 
 
+@pytest.mark.parametrize(
+    ("filename", "shown"),
+    [
+        ("../../etc/passwd.csv", "passwd.csv"),
+        ("C:\\Users\\me\\catalog.csv", "catalog.csv"),
+        ("\x1b[31mred.csv", "[31mred.csv"),  # a terminal escape
+        ("invoice\u202evsc.exe", "invoicevsc.exe"),  # the RTL override showed "exe.csv"
+        ("n" * 300 + ".csv", "n" * 255),
+    ],
+)
+async def test_the_recorded_file_name_is_cleaned_up(
+    api: Api, user: UserHandle, filename: str, shown: str
+) -> None:
+    # Found by tests/chaos/test_bad_input.py: the client's name was recorded and shown back
+    # as sent (path parts, terminal escapes, bidi overrides). The bytes were always stored at
+    # bulk-uploads/{id}/source.csv.
+    r = await upload(api, user, b"sku,name\r\nA,Dress\r\n", filename=filename)
+    assert r.status_code == 202, r.text
+    assert r.json()["filename"] == shown
+
+
 async def test_too_large_a_body_is_refused_before_reading_it(api: Api, user: UserHandle) -> None:
     r = await api.post(
         "/bulk-uploads/",
