@@ -23,7 +23,7 @@ from datetime import datetime
 from typing import IO, Any
 
 from pydantic import BaseModel
-from sqlalchemy import ColumnElement, delete, func, literal_column, select, text
+from sqlalchemy import ColumnElement, delete, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -31,8 +31,7 @@ from core.storage import ObjectStore
 from models.base import utcnow
 from models.jobs import BulkUpload, BulkUploadRowError, JobStatus
 from models.media import EntityType, MediaResourceAttachment, ResourceType
-from models.product import Product
-from services import csv_rows
+from services import csv_rows, product_upserts
 from services import media as media_service
 from services.errors import BadRequest, Conflict, DomainError, NotFound
 from services.repository import get_row, list_rows
@@ -273,7 +272,13 @@ async def apply_chunk(
         raise ChunkOutOfOrder(
             f"upload is at row {upload.processed_rows}, chunk starts at {rows_before}"
         )
-    outcomes = await _upsert_products(session, upload, [r.row for r in ready])
+    outcomes = await product_upserts.upsert_products(
+        session,
+        [r.row for r in ready],
+        organization_id=upload.organization_id,
+        owner_id=upload.owner_id,
+        now=utcnow(),
+    )
     await _attach_images(session, upload, ready, outcomes)
     await _record_errors(session, upload.id, errors)
     created = sum(1 for _, inserted in outcomes.values() if inserted)
@@ -286,68 +291,6 @@ async def apply_chunk(
     )
     await session.flush()
     return ChunkOutcome(upload, applied=True, stopped=False)
-
-
-def _conflict_target(upload: BulkUpload) -> dict[str, Any]:
-    """The partial unique index of the upload's scope (see models/product.py)."""
-    if upload.organization_id is not None:
-        return {
-            "index_elements": ["organization_id", "sku"],
-            "index_where": text("organization_id IS NOT NULL AND sku IS NOT NULL"),
-        }
-    return {
-        "index_elements": ["owner_id", "sku"],
-        "index_where": text("organization_id IS NULL AND sku IS NOT NULL"),
-    }
-
-
-async def _upsert_products(
-    session: AsyncSession, upload: BulkUpload, rows: Sequence[csv_rows.ProductRow]
-) -> dict[str, tuple[uuid.UUID, bool]]:
-    """sku → (product id, created). Empty cells never erase a value already there; tags are
-    replaced only by rows that name some, hence two statements."""
-    outcomes: dict[str, tuple[uuid.UUID, bool]] = {}
-    now = utcnow()
-    table = Product.__table__  # type: ignore[attr-defined]
-    kept = ("product_family", "product_type", "description", "cover_image_url", "back_image_url")
-    for with_tags in (True, False):
-        # in SKU order: two uploads upserting the same products lock them in the same order
-        group = sorted((r for r in rows if (r.tags is not None) == with_tags), key=lambda r: r.sku)
-        if not group:
-            continue
-        # One statement run for the whole group (insertmanyvalues batches the rows), compiled
-        # once and cached: building a 500-row VALUES clause per chunk costs more than the work.
-        statement = insert(table)
-        new = statement.excluded
-        values: dict[str, Any] = {"name": new.name, "updated_at": new.updated_at}
-        values.update({c: func.coalesce(new[c], table.c[c]) for c in kept})
-        if with_tags:
-            values["tags"] = new.tags
-        statement = statement.on_conflict_do_update(
-            **_conflict_target(upload), set_=values
-        ).returning(table.c.id, table.c.sku, literal_column("(xmax = 0)"))
-        params = [
-            {
-                "id": uuid.uuid4(),
-                "organization_id": upload.organization_id,
-                "owner_id": upload.owner_id,
-                "sku": r.sku,
-                "name": r.name,
-                "product_family": r.product_family,
-                "product_type": r.product_type,
-                "description": r.description,
-                "tags": r.tags or [],
-                # legacy columns (DOMAIN §1.3): where the images came from
-                "cover_image_url": r.cover_image_url,
-                "back_image_url": r.back_image_url,
-                "created_at": now,
-                "updated_at": now,
-            }
-            for r in group
-        ]
-        for product_id, sku, inserted in (await session.execute(statement, params)).all():
-            outcomes[sku] = (product_id, bool(inserted))
-    return outcomes
 
 
 async def _attach_images(
