@@ -67,6 +67,25 @@ def _met(figure: Figure) -> str:
     return {True: "yes", False: "NO", None: ""}[figure.met]
 
 
+# What bounds each benchmark (from profiling it; see the closing notes of issue 6).
+BOUNDS = {
+    "P1": "Each generation runs 7 activities and ~10 workflow tasks; the engine's share is "
+    "the same as the bare workflow's, ours is the activity bodies (Postgres round trips, the "
+    "output copied into the bucket, events) on one worker process, i.e. one core for Python.",
+    "P2": "After `task.completed`: the bridge's signal, then fetch_result, store_outputs, "
+    "record_try and complete (4 activities, 5 workflow tasks) before the event is published; "
+    "under concurrency the worker's single Python core is the queue.",
+    "P3": "One API process (one core for Python) against asyncpg driven from the bench "
+    "process: per request the API adds auth (token, user and membership queries), the "
+    "pool's pre-ping, ORM loading and pydantic serialization; POST also starts a workflow "
+    "(one Temporal round trip, reported as the floor).",
+    "P4": "Sequential chunks (exactly-once by design: each chunk commits with its counts); per "
+    "row the worker's CSV decode and validation in Python, then COPY into a staging table and "
+    "one set-based upsert per chunk.",
+    "P5": "The scan pages with list_objects_v2 like the baseline and checks each page's keys "
+    "against Postgres; the difference is one activity (and its workflow task) per page.",
+}
+
 HEADER = ("id", "figure", "unit", "ours", "baseline", "ratio", "goal", "met")
 
 
@@ -115,6 +134,9 @@ def markdown(figures: list[Figure], info: dict[str, Any], command: str) -> str:
     lines += [
         "| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in rows(figures)
     ]
+    lines += ["", "## What bounds each figure", ""]
+    shown = sorted({f.id[:2] for f in figures})
+    lines += [f"- **{name}**: {BOUNDS[name]}" for name in shown if name in BOUNDS]
     lines += ["", "## Details", ""]
     for f in figures:
         lines.append(
