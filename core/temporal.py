@@ -6,10 +6,10 @@ import asyncio
 
 from temporalio.client import Client
 from temporalio.common import SearchAttributeKey
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 
 from core.config import Settings
+from core.payloads import data_converter
 
 # Task queues (DESIGN §5): latency-sensitive generations apart from batch/maintenance work.
 GENERATIONS_QUEUE = "generations"
@@ -36,7 +36,7 @@ async def connect(settings: Settings, *, runtime: Runtime | None = None) -> Clie
     return await Client.connect(
         settings.TEMPORAL_ADDRESS,
         namespace=settings.TEMPORAL_NAMESPACE,
-        data_converter=pydantic_data_converter,
+        data_converter=data_converter,
         api_key=settings.TEMPORAL_API_KEY,
         tls=settings.TEMPORAL_TLS,
         runtime=runtime,
