@@ -19,7 +19,7 @@ from typing import Any
 from prometheus_client import start_http_server
 from redis.asyncio import Redis
 from temporalio.client import Client
-from temporalio.worker import Interceptor, Worker
+from temporalio.worker import Interceptor, PollerBehaviorAutoscaling, Worker
 
 from activities.clients import Clients
 from activities.registry import activities_by_queue
@@ -36,6 +36,12 @@ from workflows.schedules import sync_schedules
 log = logging.getLogger("sartiq.worker")
 
 MAX_CONCURRENT_ACTIVITIES = 32
+# Pollers per task type: the SDK's default is a fixed 5, which caps how fast a burst of
+# generations gets its workflow and activity tasks (each poll is a round trip to the
+# server). Autoscaling adds pollers on the server's backlog hints and drops them when idle.
+# The bench's bare-workflow worker uses the same, so P1/P2 compare like with like.
+WORKFLOW_POLLERS = PollerBehaviorAutoscaling(minimum=1, initial=5, maximum=40)
+ACTIVITY_POLLERS = PollerBehaviorAutoscaling(minimum=1, initial=5, maximum=40)
 
 
 @dataclass
@@ -86,6 +92,8 @@ def build_workers(
                 # Sync activities (boto3, Pillow) run here; as large as the concurrency cap.
                 activity_executor=executor,
                 max_concurrent_activities=MAX_CONCURRENT_ACTIVITIES,
+                workflow_task_poller_behavior=WORKFLOW_POLLERS,
+                activity_task_poller_behavior=ACTIVITY_POLLERS,
                 interceptors=interceptors,
             )
         )

@@ -61,7 +61,7 @@ async def _serve() -> None:
 
     from core.config import get_settings
     from core.temporal import connect
-    from worker import MAX_CONCURRENT_ACTIVITIES
+    from worker import ACTIVITY_POLLERS, MAX_CONCURRENT_ACTIVITIES, WORKFLOW_POLLERS
 
     settings = get_settings()
     client = await connect(settings)
@@ -76,6 +76,8 @@ async def _serve() -> None:
         workflows=[BareWorkflow],
         activities=[noop],
         max_concurrent_activities=MAX_CONCURRENT_ACTIVITIES,
+        workflow_task_poller_behavior=WORKFLOW_POLLERS,
+        activity_task_poller_behavior=ACTIVITY_POLLERS,
     ):
         await stop.wait()
 

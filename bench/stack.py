@@ -93,6 +93,8 @@ class Child:
     _log: IO[bytes] | None = None
 
     def start(self) -> None:
+        from devstack.supervisor import die_with_parent
+
         self._log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
             self.argv,
@@ -100,7 +102,10 @@ class Child:
             env=self.env,
             stdout=self._log,
             stderr=subprocess.STDOUT,
+            # Own group (Ctrl-C reaches the bench, which stops its children in order), and
+            # SIGTERM if the bench dies without doing so: no process outlives a run.
             start_new_session=True,
+            preexec_fn=die_with_parent,
         )
 
     @property

@@ -68,7 +68,7 @@ class Supervisor:
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             start_new_session=True,
-            preexec_fn=_die_with_parent,
+            preexec_fn=die_with_parent,
         )
         child.started_at = time.monotonic()
         child.pump = threading.Thread(target=self._pump_output, args=(child,), daemon=True)
@@ -119,7 +119,7 @@ class Supervisor:
                     child.popen.wait(timeout=2)
 
 
-def _die_with_parent() -> None:
+def die_with_parent() -> None:
     """Linux: the child gets SIGTERM if the supervisor dies without cleaning up (SIGKILL),
     so an app process never outlives `sartiq dev`."""
     if sys.platform != "linux":

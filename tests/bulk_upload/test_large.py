@@ -5,15 +5,15 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 import resource
-import threading
 import time
 from typing import Any
 
 import httpx
-import psutil
 from fastapi import FastAPI
 
+from bench.bulk import PeakRss
 from tests.bulk_upload.support import all_errors, csv_bytes, run_upload
 from tests.helpers import Api, UserHandle
 
@@ -56,35 +56,12 @@ def _rows() -> tuple[list[list[str]], dict[int, tuple[str | None, str]]]:
     return rows, planted
 
 
-class PeakRss:
-    """Samples this process's RSS (API and worker both run here) every 20 ms."""
-
-    def __init__(self) -> None:
-        self.process = psutil.Process()
-        self.baseline = self.process.memory_info().rss
-        self.peak = self.baseline
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        while not self._stop.wait(0.02):
-            self.peak = max(self.peak, self.process.memory_info().rss)
-
-    def __enter__(self) -> PeakRss:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self._stop.set()
-        self._thread.join()
-
-
 async def test_ten_thousand_rows_exact_counts_report_and_rerun(
     api: Api, user: UserHandle, worker: dict[str, Any], app: FastAPI
 ) -> None:
     rows, planted = _rows()
     data = csv_bytes(rows)
-    with PeakRss() as rss:
+    with PeakRss(os.getpid()) as rss:
         began = time.perf_counter()
         done = await run_upload(api, user, data, within=600)
         elapsed = time.perf_counter() - began
@@ -114,7 +91,7 @@ async def test_ten_thousand_rows_exact_counts_report_and_rerun(
     print(
         f"\n10k-row bulk upload ({len(data) / mib:.1f} MiB CSV): {elapsed:.2f} s "
         f"(rerun, all updates: {rerun:.2f} s); RSS of the API+worker test process "
-        f"{rss.baseline / mib:.0f} → peak {rss.peak / mib:.0f} MiB "
-        f"(+{(rss.peak - rss.baseline) / mib:.0f} MiB); "
+        f"{rss.before / mib:.0f} → peak {rss.peak / mib:.0f} MiB "
+        f"(+{(rss.peak - rss.before) / mib:.0f} MiB); "
         f"ru_maxrss {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB"
     )
