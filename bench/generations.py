@@ -131,20 +131,13 @@ async def _our_latencies(
     return samples
 
 
-async def _bare_latency(stack: BenchStack, after: int) -> float:
-    handle = await stack.client.start_workflow(
-        BareWorkflow.run,
-        BareInput(before=0, signals=1, after=after),
-        id=f"bench-bare-latency-{uuid.uuid4()}",
-        task_queue=stack.prefix + BARE_QUEUE,
-    )
-    # Until its first workflow task ran: from then on it waits for the signal only.
-    while True:
-        description = await handle.describe()
-        if description.raw_description.workflow_execution_info.history_length >= 4:
-            break
-        await asyncio.sleep(0.05)
-    await asyncio.sleep(0.2)
+async def _waiting(handle: Any) -> bool:
+    """Whether the bare workflow's first workflow task ran: it now waits for the signal."""
+    description = await handle.describe()
+    return bool(description.raw_description.workflow_execution_info.history_length >= 4)
+
+
+async def _signal_to_result(handle: Any) -> float:
     began = time.time()
     await handle.signal(SIGNAL, {"n": "0"})
     await handle.result()
@@ -154,9 +147,27 @@ async def _bare_latency(stack: BenchStack, after: int) -> float:
 async def _bare_latencies(
     stack: BenchStack, concurrent: int, rounds: int, after: int
 ) -> list[float]:
+    """`concurrent` bare workflows, all waiting, then all signalled at once (as a burst of
+    compute completions would be): each one's last signal → result."""
     samples: list[float] = []
     for _ in range(rounds):
-        samples += await asyncio.gather(*(_bare_latency(stack, after) for _ in range(concurrent)))
+        handles = await asyncio.gather(
+            *(
+                stack.client.start_workflow(
+                    BareWorkflow.run,
+                    BareInput(before=0, signals=1, after=after),
+                    id=f"bench-bare-latency-{uuid.uuid4()}",
+                    task_queue=stack.prefix + BARE_QUEUE,
+                )
+                for _ in range(concurrent)
+            )
+        )
+        pending = list(handles)
+        while pending:
+            ready = await asyncio.gather(*(_waiting(h) for h in pending))
+            pending = [h for h, ok in zip(pending, ready, strict=True) if not ok]
+            await asyncio.sleep(0.1)
+        samples += await asyncio.gather(*(_signal_to_result(h) for h in handles))
     return samples
 
 

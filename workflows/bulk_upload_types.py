@@ -24,7 +24,7 @@ class BulkUploadCursor:
 @dataclass(frozen=True)
 class BulkUploadInput:
     bulk_upload_id: str
-    chunk_rows: int = 2000
+    chunk_rows: int = 5000
     cursor: BulkUploadCursor | None = None
     # Test knob: continue as new after this many chunks in one run (production relies on
     # the server's suggestion, `is_continue_as_new_suggested()`).
