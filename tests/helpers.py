@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
+import subprocess
+import sys
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from pathlib import Path
+from typing import IO, Any, TypeVar
 
 import httpx
 
 from core.config import Settings
 
 PREFIX = "/api/v1"
+ROOT = Path(__file__).resolve().parents[1]
 PASSWORD = "correct-horse-battery"
 
 
@@ -114,3 +120,68 @@ async def eventually(
         if loop.time() > deadline:
             raise AssertionError(f"not within {within}s: {what}")
         await asyncio.sleep(every)
+
+
+class WorkerProcess:
+    """`python worker.py` as a child process, serving only `prefix`-ed task queues (the
+    fault tests kill it with SIGKILL and start it again)."""
+
+    def __init__(self, settings: Settings, prefix: str, log_path: Path) -> None:
+        self.env = {
+            **os.environ,
+            "DATABASE_URL": settings.DATABASE_URL,
+            "REDIS_URL": settings.REDIS_URL,
+            "COMPUTE_SERVER_API_URL": settings.COMPUTE_SERVER_API_URL,
+            "COMPUTE_SERVER_ADMIN_TOKEN": settings.COMPUTE_SERVER_ADMIN_TOKEN,
+            "COMPUTE_EVENTS_STREAM": settings.COMPUTE_EVENTS_STREAM,
+            "GENERATION_POLL_INTERVAL_SECONDS": str(settings.GENERATION_POLL_INTERVAL_SECONDS),
+            "TASK_QUEUE_PREFIX": prefix,
+            "PYTHONUNBUFFERED": "1",
+        }
+        self.log_path = log_path
+        self.proc: subprocess.Popen[bytes] | None = None
+        self._log: IO[bytes] | None = None
+        self.starts = 0
+
+    def start(self) -> None:
+        assert self.proc is None or self.proc.poll() is not None, "already running"
+        self.starts += 1
+        self._log = self.log_path.open("ab")
+        self._log.write(f"--- start {self.starts}\n".encode())
+        self._log.flush()
+        self.proc = subprocess.Popen(
+            [sys.executable, "worker.py"],
+            cwd=ROOT,
+            env=self.env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
+
+    def kill(self) -> None:
+        """SIGKILL: no graceful shutdown, in-flight work is simply lost."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(timeout=10)
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+    def assert_alive(self) -> None:
+        assert self.proc is not None and self.proc.poll() is None, (
+            f"worker exited with {self.proc and self.proc.returncode}: "
+            + self.log_path.read_text()[-3000:]
+        )
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+    def log_tail(self) -> str:
+        return self.log_path.read_text(errors="replace")[-4000:]

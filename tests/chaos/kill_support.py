@@ -29,7 +29,7 @@ from core.config import Settings
 from services.export_webhook import DELIVERY_HEADER, SIGNATURE_HEADER, verify
 from services.remote_images import ALLOWED_HOSTS_ENV
 from tests.chaos.kill_worker import CAP_ENV, KILL_DIR_ENV, TARGETS_FILE, WINDOW_ENV, marker_name
-from tests.generation.support import WorkerProcess
+from tests.helpers import WorkerProcess
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -5,21 +5,16 @@ from __future__ import annotations
 
 import asyncio
 import io
-import os
 import random
-import signal
-import subprocess
-import sys
 import uuid
 import zipfile
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import httpx
 from fastapi import FastAPI
 from PIL import Image
 
-from core.config import Settings
 from core.storage import ObjectStore, media_key
 from models.media import EntityType
 from models.shot import RevisionStatus, Shot
@@ -156,55 +151,3 @@ def open_zip(data: bytes) -> zipfile.ZipFile:
 def multipart_uploads(store: ObjectStore, export_id: str) -> list[dict[str, Any]]:
     page = store.client.list_multipart_uploads(Bucket=store.bucket, Prefix=f"exports/{export_id}/")
     return list(page.get("Uploads", []))
-
-
-class WorkerProcess:
-    """`python worker.py` as a child process serving only `prefix`-ed task queues."""
-
-    def __init__(self, settings: Settings, prefix: str, log_path: Path) -> None:
-        self.env = {
-            **os.environ,
-            "DATABASE_URL": settings.DATABASE_URL,
-            "REDIS_URL": settings.REDIS_URL,
-            "COMPUTE_SERVER_API_URL": settings.COMPUTE_SERVER_API_URL,
-            "COMPUTE_EVENTS_STREAM": settings.COMPUTE_EVENTS_STREAM,
-            "TASK_QUEUE_PREFIX": prefix,
-            "PYTHONUNBUFFERED": "1",
-        }
-        self.log_path = log_path
-        self.proc: subprocess.Popen[bytes] | None = None
-        self._log: IO[bytes] | None = None
-
-    def start(self) -> None:
-        assert self.proc is None or self.proc.poll() is not None, "already running"
-        self._log = self.log_path.open("ab")
-        self.proc = subprocess.Popen(
-            [sys.executable, "worker.py"],
-            cwd=ROOT,
-            env=self.env,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-        )
-
-    def kill(self) -> None:
-        """SIGKILL: no graceful shutdown, the running attempt is simply lost."""
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
-            self.proc.wait(timeout=10)
-        if self._log is not None:
-            self._log.close()
-            self._log = None
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.kill()
-        if self._log is not None:
-            self._log.close()
-            self._log = None
-
-    def log_tail(self) -> str:
-        return self.log_path.read_text(errors="replace")[-4000:]

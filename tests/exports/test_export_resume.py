@@ -16,7 +16,6 @@ from models.export_schemas import ExportCreate
 from services import exports
 from services.tenancy import Scope
 from tests.exports.support import (
-    WorkerProcess,
     download,
     eventually,
     multipart_uploads,
@@ -24,7 +23,7 @@ from tests.exports.support import (
     seed_approved_images,
     wait_export,
 )
-from tests.helpers import Api, UserHandle
+from tests.helpers import Api, UserHandle, WorkerProcess
 from workflows.export_types import ExportOutcome
 from workflows.starts import start_export
 

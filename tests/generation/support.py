@@ -4,13 +4,9 @@ simulator's task records, and the worker as a real subprocess."""
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
 import uuid
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from fastapi import FastAPI
 from redis.asyncio import Redis
@@ -18,7 +14,6 @@ from sqlalchemy import func, select
 
 from compute_sim import ComputeSimServer
 from compute_sim.store import SimTask
-from core.config import Settings
 from models.generation import Prediction, ShotGenerateRequest
 from models.media import MediaResource
 from models.shot import ShotRevision
@@ -172,53 +167,3 @@ def forget_sim_task(sim: ComputeSimServer, task_id: str) -> None:
         task = store._tasks.pop(task_id)
         if task.idempotency_key is not None:
             store._by_key.pop(task.idempotency_key, None)
-
-
-class WorkerProcess:
-    """`python worker.py` as a child process, serving only `prefix`-ed task queues."""
-
-    def __init__(self, settings: Settings, prefix: str, log_path: Path) -> None:
-        self.env = {
-            **os.environ,
-            "DATABASE_URL": settings.DATABASE_URL,
-            "REDIS_URL": settings.REDIS_URL,
-            "COMPUTE_SERVER_API_URL": settings.COMPUTE_SERVER_API_URL,
-            "COMPUTE_SERVER_ADMIN_TOKEN": settings.COMPUTE_SERVER_ADMIN_TOKEN,
-            "COMPUTE_EVENTS_STREAM": settings.COMPUTE_EVENTS_STREAM,
-            "GENERATION_POLL_INTERVAL_SECONDS": str(settings.GENERATION_POLL_INTERVAL_SECONDS),
-            "TASK_QUEUE_PREFIX": prefix,
-            "PYTHONUNBUFFERED": "1",
-        }
-        self.log_path = log_path
-        self.proc: subprocess.Popen[bytes] | None = None
-        self._log: IO[bytes] | None = None
-        self.starts = 0
-
-    def start(self) -> None:
-        assert self.proc is None or self.proc.poll() is not None, "already running"
-        self.starts += 1
-        self._log = self.log_path.open("ab")
-        self._log.write(f"--- start {self.starts}\n".encode())
-        self._log.flush()
-        self.proc = subprocess.Popen(
-            [sys.executable, "worker.py"],
-            cwd=ROOT,
-            env=self.env,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-        )
-
-    def kill(self) -> None:
-        """SIGKILL: no graceful shutdown, in-flight work is simply lost."""
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
-            self.proc.wait(timeout=10)
-        if self._log is not None:
-            self._log.close()
-            self._log = None
-
-    def assert_alive(self) -> None:
-        assert self.proc is not None and self.proc.poll() is None, (
-            f"worker exited with {self.proc and self.proc.returncode}: "
-            + self.log_path.read_text()[-3000:]
-        )

@@ -20,7 +20,6 @@ from core.compute_events import deliver
 from core.config import Settings
 from tests.generation.conftest import wait_status
 from tests.generation.support import (
-    WorkerProcess,
     compute_events,
     create_generation_row,
     eventually,
@@ -32,7 +31,7 @@ from tests.generation.support import (
     sim_tasks,
     start_via_api,
 )
-from tests.helpers import Api, UserHandle
+from tests.helpers import Api, UserHandle, WorkerProcess
 from tests.workflows.conftest import record_history
 from workflows.generation import GenerationWorkflow
 from workflows.starts import start_generation
