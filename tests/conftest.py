@@ -17,18 +17,13 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from bench.stack import SERVICE_VARS, with_database
 from core.config import Settings, get_settings
 from tests.helpers import Api, UserHandle
 
 # compute_sim and the worker, once per session for every directory that needs them.
 pytest_plugins = ("tests.stack_fixtures",)
 
-SERVICE_VARS = {
-    "postgres": "DATABASE_URL",
-    "redis": "REDIS_URL",
-    "s3": "R2_ENDPOINT_URL",
-    "temporal": "TEMPORAL_ADDRESS",
-}
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -65,12 +60,6 @@ async def _drop_database(server_url: str, name: str) -> None:
         await conn.close()
 
 
-def _with_database(url: str, name: str) -> str:
-    base, _, query = url.partition("?")
-    base = base.rsplit("/", 1)[0] if base.count("/") > 2 else base
-    return f"{base}/{name}" + (f"?{query}" if query else "")
-
-
 @pytest.fixture(scope="session")
 async def settings(stack_env: dict[str, str]) -> AsyncIterator[Settings]:
     """Settings for a fresh, migrated database of this test session."""
@@ -79,7 +68,7 @@ async def settings(stack_env: dict[str, str]) -> AsyncIterator[Settings]:
     await _create_database(server_url, db_name)
     env = {
         **stack_env,
-        "DATABASE_URL": _with_database(server_url, db_name),
+        "DATABASE_URL": with_database(server_url, db_name),
         "ENVIRONMENT": "test",
         "FIRST_SUPERUSER": "admin@example.com",
         "FIRST_SUPERUSER_PASSWORD": "test-superuser-password",
