@@ -45,6 +45,7 @@ INJECTED_ERROR_CODES = (
 def injected_error(sim: SimDep) -> None:
     """Answer 5xx (without touching any task) at the rate of `http_error_rate`."""
     rate = sim.config.get().http_error_rate
+    sim.faulty_requests += 1
     if rate > 0 and random.random() < rate:
         code = random.choice(INJECTED_ERROR_CODES)
         sim.injected_errors += 1

@@ -27,7 +27,9 @@ class Simulator:
         self.store = store
         self.runner = runner
         self._s3 = s3
-        # Requests answered 5xx by the http_error_rate knob: a test proves the fault was on.
+        # Task requests seen by the http_error_rate knob and those it answered 5xx: a test
+        # proves the fault was on.
+        self.faulty_requests = 0
         self.injected_errors = 0
 
     def create(self, body: SimTaskCreate, idempotency_key: str | None) -> tuple[SimTask, bool]:

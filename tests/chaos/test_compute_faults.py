@@ -72,7 +72,8 @@ async def test_flaky_compute_every_generation_ends_right_exactly_once(
         progress_steps=2,
         latency_ms=300,
     )
-    injected_before = knobs.app.state.sim.injected_errors
+    sim = knobs.app.state.sim
+    injected_before, requests_before = sim.injected_errors, sim.faulty_requests
 
     # The API never talks to compute: these POSTs are not affected by the 5xx answers.
     expected: dict[str, str] = {}
@@ -137,7 +138,12 @@ async def test_flaky_compute_every_generation_ends_right_exactly_once(
     )
 
     # The faults were really there: 5xx answers, lost, duplicated and reordered events.
-    assert knobs.app.state.sim.injected_errors - injected_before >= 10
+    # The 5xx answers are drawn at random (30 % of ~30 requests), so only "some were refused"
+    # is certain; a fixed count failed CI once (9 of the expected ~10).
+    injected = sim.injected_errors - injected_before
+    requests = sim.faulty_requests - requests_before
+    assert requests >= len(expected), (injected, requests)
+    assert injected >= 1, (injected, requests)
     stream = gen_settings.COMPUTE_EVENTS_STREAM
     seen = {gid: await compute_events(redis, stream, gid) for gid in expected}
     normal_ids = [gid for gid, want in expected.items() if want == "completed"]
