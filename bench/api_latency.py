@@ -15,6 +15,7 @@ Both sides are driven from this process with `concurrency` loops sharing `reques
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -22,6 +23,7 @@ from typing import Any
 
 from bench.bare import BARE_QUEUE, BareInput, BareWorkflow
 from bench.figures import Figure, ratio
+from bench.http_load import KeepAliveConnection
 from bench.session import Session
 from bench.stack import BenchStack, Child, Log, free_port, plain_pg, wait_http
 from bench.stats import latency_summary
@@ -46,22 +48,23 @@ SHOOTING_SQL = "SELECT * FROM shooting WHERE id = $1"
 
 
 async def _load(
-    call: Callable[[], Awaitable[None]], requests: int, concurrency: int
+    call: Callable[[int], Awaitable[None]], requests: int, concurrency: int
 ) -> tuple[float, list[float]]:
-    """(wall seconds, per-request seconds) of `requests` calls over `concurrency` loops."""
+    """(wall seconds, per-request seconds) of `requests` calls over `concurrency` loops;
+    each call gets its loop's number (the connection it owns)."""
     remaining = requests
     samples: list[float] = []
 
-    async def loop() -> None:
+    async def loop(number: int) -> None:
         nonlocal remaining
         while remaining > 0:
             remaining -= 1
             began = time.perf_counter()
-            await call()
+            await call(number)
             samples.append(time.perf_counter() - began)
 
     began = time.perf_counter()
-    await asyncio.gather(*(loop() for _ in range(concurrency)))
+    await asyncio.gather(*(loop(n) for n in range(concurrency)))
     return time.perf_counter() - began, samples
 
 
@@ -87,12 +90,14 @@ def _figure(
     )
 
 
-async def _products(session: Session) -> None:
-    r = await session.http.get(
-        "/products/", headers=session.headers, params={**session.params, "limit": PAGE}
-    )
-    if r.status_code != 200 or len(r.json()["data"]) != PAGE:
-        raise RuntimeError(f"GET /products/: {r.status_code} {r.text[:300]}")
+def _connections(base_url: str, session: Session, concurrency: int) -> list[KeepAliveConnection]:
+    return [KeepAliveConnection(base_url + "/api/v1", session.headers) for _ in range(concurrency)]
+
+
+async def _products(conn: KeepAliveConnection, session: Session) -> None:
+    status, body = await conn.request("GET", "/products/", params={**session.params, "limit": PAGE})
+    if status != 200 or len(json.loads(body)["data"]) != PAGE:
+        raise RuntimeError(f"GET /products/: {status} {body[:300]!r}")
 
 
 async def _bare_products(pool: Any, org: uuid.UUID) -> None:
@@ -163,66 +168,72 @@ async def run(stack: BenchStack, *, requests: int, concurrency: int, log: Log) -
         plain_pg(settings.DATABASE_URL), min_size=pool_size, max_size=pool_size
     )
     started: list[str] = []
+    connections: list[KeepAliveConnection] = []
     try:
+        # The second API must be up before anything is measured: its start-up (imports,
+        # migrations check) takes a core for seconds.
+        await wait_http(f"http://127.0.0.1:{port}/api/v1/utils/health-check/", idle)
         await session.sign_up()
         org = uuid.UUID(session.org)
         log(f"P3: {PRODUCTS} products")
         for i in range(PRODUCTS):
             await session.create("/products/", {"name": f"Product {i}", "sku": f"B-{i:05d}"})
         shot = (await session.shots(1, 64))[0]
-        for _ in range(3):  # warm both sides' pools and caches
-            await _products(session)
-            await _bare_products(pool, org)
+        # Warm both sides at full concurrency: the API's pool opens its connections (and
+        # prepares its statements on each) lazily, the bare pool was opened at full size.
+        getters = _connections(stack.api_url, session, concurrency)
+        connections += getters
+        await _load(lambda n: _products(getters[n], session), 2 * concurrency, concurrency)
+        await _load(lambda n: _bare_products(pool, org), 2 * concurrency, concurrency)
 
         log(f"P3: GET /products/ x{requests}, {concurrency} concurrent")
-        ours_get = await _load(lambda: _products(session), requests, concurrency)
-        bare_get = await _load(lambda: _bare_products(pool, org), requests, concurrency)
+        ours_get = await _load(lambda n: _products(getters[n], session), requests, concurrency)
+        bare_get = await _load(lambda n: _bare_products(pool, org), requests, concurrency)
 
-        await wait_http(f"http://127.0.0.1:{port}/api/v1/utils/health-check/", idle)
-        poster = Session(f"http://127.0.0.1:{port}", connections=concurrency)
-        poster.org, poster.headers = session.org, session.headers
+        posters = _connections(f"http://127.0.0.1:{port}", session, concurrency)
+        connections += posters
 
-        async def post_generation() -> None:
-            r = await poster.http.post(
-                "/generations",
-                json={"shot_id": shot},
-                headers=poster.headers,
-                params=poster.params,
+        async def post_generation(n: int) -> None:
+            status, body = await posters[n].request(
+                "POST", "/generations", params=session.params, json_body={"shot_id": shot}
             )
-            if r.status_code != 202:
-                raise RuntimeError(f"POST /generations: {r.status_code} {r.text[:300]}")
-            started.append(r.json()["workflow_id"])
+            if status != 202:
+                raise RuntimeError(f"POST /generations: {status} {body[:300]!r}")
+            started.append(json.loads(body)["workflow_id"])
 
-        try:
-            await post_generation()
-            template = uuid.UUID(started[0].removeprefix("generation-"))
-            async with pool.acquire() as conn:
-                insert = await _insert_statement(conn)
+        await post_generation(0)
+        template = uuid.UUID(started[0].removeprefix("generation-"))
+        async with pool.acquire() as conn:
+            insert = await _insert_statement(conn)
+        posts = max(requests // 4, concurrency)
+        # Warm-up, as for GET (the idle API's pool is still cold).
+        await _load(post_generation, 2 * concurrency, concurrency)
+        await _load(
+            lambda n: _bare_generation(pool, insert, template, uuid.UUID(shot), org),
+            2 * concurrency,
+            concurrency,
+        )
+        log(f"P3: POST /generations x{posts}, {concurrency} concurrent")
+        ours_post = await _load(post_generation, posts, concurrency)
+        bare_post = await _load(
+            lambda n: _bare_generation(pool, insert, template, uuid.UUID(shot), org),
+            posts,
+            concurrency,
+        )
+
+        async def bare_with_start(n: int) -> None:
             await _bare_generation(pool, insert, template, uuid.UUID(shot), org)
-            posts = max(requests // 4, concurrency)
-            log(f"P3: POST /generations x{posts}, {concurrency} concurrent")
-            ours_post = await _load(post_generation, posts, concurrency)
-            bare_post = await _load(
-                lambda: _bare_generation(pool, insert, template, uuid.UUID(shot), org),
-                posts,
-                concurrency,
+            workflow_id = f"bench-bare-start-{uuid.uuid4()}"
+            await stack.client.start_workflow(
+                BareWorkflow.run,
+                BareInput(before=0, signals=1, after=0),
+                id=workflow_id,
+                task_queue=stack.prefix + "idle-" + BARE_QUEUE,
             )
+            started.append(workflow_id)
 
-            async def bare_with_start() -> None:
-                await _bare_generation(pool, insert, template, uuid.UUID(shot), org)
-                workflow_id = f"bench-bare-start-{uuid.uuid4()}"
-                await stack.client.start_workflow(
-                    BareWorkflow.run,
-                    BareInput(before=0, signals=1, after=0),
-                    id=workflow_id,
-                    task_queue=stack.prefix + "idle-" + BARE_QUEUE,
-                )
-                started.append(workflow_id)
-
-            # What bounds the route: the same SQL plus one workflow start on the same server.
-            floor = latency_summary((await _load(bare_with_start, posts, concurrency))[1])
-        finally:
-            await poster.http.aclose()
+        # What bounds the route: the same SQL plus one workflow start on the same server.
+        floor = latency_summary((await _load(bare_with_start, posts, concurrency))[1])
         figures = [
             _figure(
                 "P3-get",
@@ -237,6 +248,8 @@ async def run(stack: BenchStack, *, requests: int, concurrency: int, log: Log) -
         figures[1].details["bare_sql_and_workflow_start"] = floor
         return figures
     finally:
+        for conn in connections:
+            await conn.close()
         await _terminate_waiting(stack, started)
         await pool.close()
         await session.close()
