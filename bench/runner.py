@@ -23,6 +23,7 @@ class Scale:
     """How big each benchmark is; `quick` is for a smoke run (the test suite), not figures."""
 
     generations: int = 50
+    throughput_rounds: int = 3
     latency_levels: tuple[tuple[int, int], ...] = ((1, 30), (20, 3), (100, 1))
     api_requests: int = 2000
     api_concurrency: int = 50
@@ -33,6 +34,7 @@ class Scale:
     def quick(cls) -> Scale:
         return cls(
             generations=4,
+            throughput_rounds=1,
             latency_levels=((1, 2), (3, 1)),
             api_requests=100,
             api_concurrency=10,
@@ -56,6 +58,7 @@ async def _measure(stack: BenchStack, selected: list[str], scale: Scale) -> list
         "P1": lambda: generations.run(
             stack,
             generations=scale.generations,
+            rounds=scale.throughput_rounds,
             levels=list(scale.latency_levels) if "P2" in selected else [],
             log=_log,
         ),
@@ -80,7 +83,11 @@ async def _only_p2(stack: BenchStack, scale: Scale) -> list[Figure]:
     from bench import generations
 
     figures = await generations.run(
-        stack, generations=scale.generations, levels=list(scale.latency_levels), log=_log
+        stack,
+        generations=scale.generations,
+        rounds=1,
+        levels=list(scale.latency_levels),
+        log=_log,
     )
     return [f for f in figures if f.id.startswith("P2")]
 
