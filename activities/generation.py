@@ -42,6 +42,7 @@ from workflows.types import (
     PlanBatchInput,
     PlannedGeneration,
     ProgressInput,
+    RecordAndCompleteInput,
     RecordTryInput,
     StoredOutput,
     StoreOutputsInput,
@@ -258,58 +259,82 @@ class GenerationActivities:
         """Media rows, predictions and their attachments for one try's outputs."""
         async with session_scope(self.sessionmaker) as session:
             generation = await generations.load_for_update(session, uuid.UUID(data.generation_id))
-            for index, output in enumerate(data.outputs):
-                row = await media_service.upsert(
-                    session,
-                    media_service.StoredFile(
-                        media_id=uuid.UUID(output.media_id),
-                        content_hash=output.content_hash,
-                        extension=output.extension,
-                        content_type=output.content_type,
-                        file_size=output.file_size,
-                        width=output.width,
-                        height=output.height,
-                        dominant_color=output.dominant_color,
-                        color_profile=output.color_profile,
-                    ),
-                    organization_id=generation.organization_id,
-                    owner_id=generation.owner_id,
-                )
-                await generations.upsert_prediction(
-                    session,
-                    generation,
-                    try_number=data.try_number,
-                    output_index=index,
-                    seed=output.seed,
-                    media_id=row.id,
-                    task_id=data.task_id,
-                    score=data.score,
-                )
-                prediction_id = await generations.prediction_id(
-                    session, generation.id, data.try_number, index
-                )
-                await media_service.attach(
-                    session,
-                    media_id=row.id,
-                    entity_type=EntityType.PREDICTION,
-                    entity_id=prediction_id,
-                    slot="output",
-                )
+            await self._record_outputs(session, generation, data)
 
     @activity.defn(name="generation.complete")
     async def complete_generation(self, data: CompleteInput) -> None:
-        pending: list[PendingEvent | None] = []
         async with session_scope(self.sessionmaker) as session:
             generation = await generations.load_for_update(session, uuid.UUID(data.generation_id))
-            if generation.status != GenerationStatus.COMPLETED:
-                await generations.complete(
-                    session, generation, best_try=data.best_try, best_score=data.best_score
-                )
-            # A retry after the commit re-announces (deduplicated), so no event is lost.
-            pending.append(await self._generation_event(session, generation, "completed"))
-            if generation.shot_id is not None:
-                pending.append(await self._shot_event(session, generation.shot_id))
+            pending = await self._complete(session, generation, data)
         await self._emit(pending)
+
+    @activity.defn(name="generation.record_and_complete")
+    async def record_and_complete(self, data: RecordAndCompleteInput) -> None:
+        """record_try and complete in one transaction, for a generation with a single try
+        (one activity and one workflow task fewer per generation)."""
+        async with session_scope(self.sessionmaker) as session:
+            generation = await generations.load_for_update(
+                session, uuid.UUID(data.record.generation_id)
+            )
+            await self._record_outputs(session, generation, data.record)
+            pending = await self._complete(session, generation, data.complete)
+        await self._emit(pending)
+
+    async def _record_outputs(
+        self, session: AsyncSession, generation: Generation, data: RecordTryInput
+    ) -> None:
+        # Upserts throughout: a retried attempt finds its rows and adds none.
+        for index, output in enumerate(data.outputs):
+            row = await media_service.upsert(
+                session,
+                media_service.StoredFile(
+                    media_id=uuid.UUID(output.media_id),
+                    content_hash=output.content_hash,
+                    extension=output.extension,
+                    content_type=output.content_type,
+                    file_size=output.file_size,
+                    width=output.width,
+                    height=output.height,
+                    dominant_color=output.dominant_color,
+                    color_profile=output.color_profile,
+                ),
+                organization_id=generation.organization_id,
+                owner_id=generation.owner_id,
+            )
+            await generations.upsert_prediction(
+                session,
+                generation,
+                try_number=data.try_number,
+                output_index=index,
+                seed=output.seed,
+                media_id=row.id,
+                task_id=data.task_id,
+                score=data.score,
+            )
+            prediction_id = await generations.prediction_id(
+                session, generation.id, data.try_number, index
+            )
+            await media_service.attach(
+                session,
+                media_id=row.id,
+                entity_type=EntityType.PREDICTION,
+                entity_id=prediction_id,
+                slot="output",
+            )
+
+    async def _complete(
+        self, session: AsyncSession, generation: Generation, data: CompleteInput
+    ) -> list[PendingEvent | None]:
+        """Mark it completed (once) and the events to announce after the commit."""
+        if generation.status != GenerationStatus.COMPLETED:
+            await generations.complete(
+                session, generation, best_try=data.best_try, best_score=data.best_score
+            )
+        # A retry after the commit re-announces (deduplicated), so no event is lost.
+        pending = [await self._generation_event(session, generation, "completed")]
+        if generation.shot_id is not None:
+            pending.append(await self._shot_event(session, generation.shot_id))
+        return pending
 
     @activity.defn(name="generation.finish")
     async def finish_generation(self, data: FinishInput) -> None:

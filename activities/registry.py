@@ -38,6 +38,7 @@ def activities_by_queue(clients: Clients) -> dict[str, list[Callable[..., Any]]]
             generation.record_try,
             generation.record_progress,
             generation.complete_generation,
+            generation.record_and_complete,
             generation.finish_generation,
         ],
         MAINTENANCE_QUEUE: [maintenance.delete_expired_sessions],

@@ -69,16 +69,19 @@ def _met(figure: Figure) -> str:
 
 # What bounds each benchmark (from profiling it; see the closing notes of issue 6).
 BOUNDS = {
-    "P1": "Each generation runs 7 activities and ~10 workflow tasks; the engine's share is "
-    "the same as the bare workflow's, ours is the activity bodies (Postgres round trips, the "
-    "output copied into the bucket, events) on one worker process, i.e. one core for Python.",
-    "P2": "After `task.completed`: the bridge's signal, then fetch_result, store_outputs, "
-    "record_try and complete (4 activities, 5 workflow tasks) before the event is published; "
+    "P1": "Each single-try generation runs 6 activities and ~9 workflow tasks; the engine's "
+    "share is the same as the bare workflow's, ours is the activity bodies (Postgres round "
+    "trips, the output copied into the bucket, events) on one worker process, i.e. one core "
+    "for Python, sharing the machine with compute_sim rendering the outputs.",
+    "P2": "After `task.completed`: the bridge's signal, then fetch_result, store_outputs and "
+    "record_and_complete (3 activities, 4 workflow tasks) before the event is published; "
     "under concurrency the worker's single Python core is the queue.",
     "P3": "One API process (one core for Python) against asyncpg driven from the bench "
-    "process: per request the API adds auth (token, user and membership queries), the "
-    "pool's pre-ping, ORM loading and pydantic serialization; POST also starts a workflow "
-    "(one Temporal round trip, reported as the floor).",
+    "process: per request the API adds HTTP parsing, auth (token, user and membership "
+    "queries), the checkout ping, ORM loading and pydantic serialization; POST also starts a "
+    "workflow (one Temporal round trip, reported as the floor). Requests wait for a database "
+    "session in a FIFO gate, so p99 stays near p50 (the bare asyncpg pool's queue lets "
+    "newcomers overtake, hence its p99 far above its p50).",
     "P4": "Sequential chunks (exactly-once by design: each chunk commits with its counts); per "
     "row the worker's CSV decode and validation in Python, then COPY into a staging table and "
     "one set-based upsert per chunk.",

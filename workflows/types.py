@@ -134,6 +134,14 @@ class CompleteInput:
 
 
 @dataclass(frozen=True)
+class RecordAndCompleteInput:
+    """A single-try generation's outputs and its completion, written together."""
+
+    record: RecordTryInput
+    complete: CompleteInput
+
+
+@dataclass(frozen=True)
 class FinishInput:
     generation_id: str
     status: str  # failed | cancelled

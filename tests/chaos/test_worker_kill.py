@@ -75,19 +75,27 @@ CAP_SECONDS = 15.0
 WINDOW_SECONDS = 8.0
 WITHIN_SECONDS = 240.0
 
-# Each activity of the success path, with the compute_sim knobs that make it happen.
+# An AGENTIC generation whose first try is good enough: it records the try and completes in
+# two activities (a single-try generation does both in record_and_complete).
+AGENTIC_ONE_TRY: dict[str, Any] = {
+    "generation_type": "AGENTIC",
+    "config": {"max_attempts": 1, "min_confidence_score": 0.5, "sim": {"score": 0.8}},
+}
+# Each activity of the success paths, with the request (compute_sim knobs) that makes it
+# happen.
 GENERATION_BOUNDARIES: dict[str, dict[str, Any]] = {
     "generation.mark_processing": {},
     "generation.submit_task": {},
     # No events at all: the status poll is what finds the task done.
-    "generation.poll_task": {"drop_events": True},
+    "generation.poll_task": {"config": {"sim": {"drop_events": True}}},
     # A long task with progress: the workflow records progress (from an event or, should
     # the event die with a killed bridge, from a status poll).
-    "generation.record_progress": {"latency_ms": 5000, "progress_steps": 4},
+    "generation.record_progress": {"config": {"sim": {"latency_ms": 5000, "progress_steps": 4}}},
     "generation.fetch_result": {},
     "generation.store_outputs": {},
-    "generation.record_try": {},
-    "generation.complete": {},
+    "generation.record_and_complete": {},
+    "generation.record_try": AGENTIC_ONE_TRY,
+    "generation.complete": AGENTIC_ONE_TRY,
 }
 OUTPUTS = 2
 # The zip target's activities, and the webhook target's own (one delivery per image, a
@@ -146,11 +154,11 @@ async def _generation_runs(
 ) -> list[Run]:
     org = user.orgs[0]
     runs = []
-    for boundary, sim in GENERATION_BOUNDARIES.items():
+    for boundary, request in GENERATION_BOUNDARIES.items():
         for _ in range(RUNS_PER_BOUNDARY):
             world = await make_sized_shot(api, user, width=64, height=80)
             row = await create_generation_row(
-                app, user, org, world["shot_ids"][0], batch_size=OUTPUTS, config={"sim": sim}
+                app, user, org, world["shot_ids"][0], batch_size=OUTPUTS, **request
             )
             gid = str(row["id"])
             worker.target(f"generation-{gid}", boundary)

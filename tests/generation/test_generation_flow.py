@@ -40,7 +40,8 @@ async def test_generate_shot_completes_with_predictions_and_revision(
     assert done["progress"] == 1.0
     handle = temporal.get_workflow_handle(started["workflow_id"])
     assert await handle.result() == "completed"
-    await record_history(handle, "generation_base_completed")
+    # (generation_base_completed.json is the same run from before record_and_complete.)
+    await record_history(handle, "generation_record_and_complete")
     predictions = done["predictions"]
     assert len(predictions) == 2
     assert len({p["seed"] for p in predictions}) == 2
