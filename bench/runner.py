@@ -23,7 +23,7 @@ class Scale:
     """How big each benchmark is; `quick` is for a smoke run (the test suite), not figures."""
 
     generations: int = 50
-    throughput_rounds: int = 3
+    throughput_rounds: int = 5
     latency_levels: tuple[tuple[int, int], ...] = ((1, 30), (20, 3), (100, 1))
     api_requests: int = 2000
     api_concurrency: int = 50
