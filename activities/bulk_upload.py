@@ -161,10 +161,11 @@ class BulkUploadActivities:
             return None
         results: dict[str, media_service.StoredFile | str] = {}
         http = remote_images.http_client()
+        allow = remote_images.AllowList.parse(self.clients.settings.BULK_UPLOAD_ALLOWED_HOSTS)
         pool = ThreadPoolExecutor(IMAGE_FETCH_CONCURRENCY, thread_name_prefix="bulk-img")
         try:
             pending: dict[Future[media_service.StoredFile | str], str] = {
-                pool.submit(self._ingest_url, http, url, plan): url for url in urls
+                pool.submit(self._ingest_url, http, allow, url, plan): url for url in urls
             }
             while pending:
                 done, _ = wait(pending, timeout=5, return_when=FIRST_COMPLETED)
@@ -183,11 +184,15 @@ class BulkUploadActivities:
         return key
 
     def _ingest_url(
-        self, http: httpx.Client, url: str, plan: bulk_uploads.StoredPlan
+        self,
+        http: httpx.Client,
+        allow: remote_images.AllowList,
+        url: str,
+        plan: bulk_uploads.StoredPlan,
     ) -> media_service.StoredFile | str:
         """The stored image, or why the URL gives none (a row error, not a failure)."""
         try:
-            content = remote_images.fetch_image(http, url, max_bytes=MAX_IMAGE_BYTES)
+            content = remote_images.fetch_image(http, url, max_bytes=MAX_IMAGE_BYTES, allow=allow)
             return ingest.store_image(
                 self.store,
                 content,

@@ -17,8 +17,8 @@ from api.middleware import RequestContextMiddleware
 from api.routes import api_router, metrics
 from core.config import Settings, get_settings
 from core.db import create_engine, create_sessionmaker, session_scope
-from core.fifo_gate import FifoGate
 from core.events import EventHub
+from core.fifo_gate import FifoGate
 from core.logging import configure as configure_logging
 from core.security import use_fast_password_hashing
 from core.storage import ObjectStore

@@ -78,6 +78,10 @@ class Settings(BaseSettings):
     # this are never removed by the orphan scan (uploads in flight, attachments to come).
     ORPHAN_GRACE_HOURS: int = Field(default=24, ge=0)
 
+    # Bulk uploads fetch the images their CSVs name, never from a private network address,
+    # except from these hosts, IPs or CIDRs (comma-separated; e.g. an internal image host).
+    BULK_UPLOAD_ALLOWED_HOSTS: str = ""
+
     # Object store (Cloudflare R2 in production; SeaweedFS in dev)
     R2_ACCOUNT_ID: str | None = None
     R2_ENDPOINT_URL: str | None = None

@@ -11,7 +11,6 @@ bounded.
 from __future__ import annotations
 
 import ipaddress
-import os
 import socket
 import time
 from dataclasses import dataclass
@@ -19,8 +18,6 @@ from urllib.parse import urljoin, urlsplit, urlunsplit
 
 import httpx
 
-# Settings (module constants until core/config.py grows them; see the report).
-ALLOWED_HOSTS_ENV = "BULK_UPLOAD_ALLOWED_HOSTS"  # comma-separated hosts, IPs or CIDRs; default none
 CONNECT_TIMEOUT_SECONDS = 5.0
 READ_TIMEOUT_SECONDS = 15.0
 TOTAL_TIMEOUT_SECONDS = 30.0  # one image, redirects and retries included
@@ -64,11 +61,6 @@ class AllowList:
         return hostname.lower().rstrip(".") in self.hosts or any(
             address in network for network in self.networks
         )
-
-
-def allowed_hosts() -> AllowList:
-    """The allow-list from BULK_UPLOAD_ALLOWED_HOSTS (read at each use: tests set it)."""
-    return AllowList.parse(os.environ.get(ALLOWED_HOSTS_ENV, ""))
 
 
 def _is_public(address: IPAddress) -> bool:
@@ -151,11 +143,9 @@ def _fetch_once(client: httpx.Client, url: str, *, max_bytes: int, allow: AllowL
     raise FetchError(f"more than {MAX_REDIRECTS} redirects")
 
 
-def fetch_image(
-    client: httpx.Client, url: str, *, max_bytes: int, allow: AllowList | None = None
-) -> bytes:
-    """The bytes at `url` (checked as above); FetchError with a message for the row."""
-    allow = allowed_hosts() if allow is None else allow
+def fetch_image(client: httpx.Client, url: str, *, max_bytes: int, allow: AllowList) -> bytes:
+    """The bytes at `url` (checked as above, private addresses only when `allow` has them);
+    FetchError with a message for the row."""
     for attempt in range(1, ATTEMPTS + 1):
         try:
             return _fetch_once(client, url, max_bytes=max_bytes, allow=allow)

@@ -51,6 +51,9 @@ def gen_settings(settings: Settings, sim: ComputeSimServer) -> Settings:
             "COMPUTE_SERVER_API_URL": sim.url,
             "COMPUTE_EVENTS_STREAM": sim.settings.COMPUTE_EVENTS_STREAM,
             "GENERATION_POLL_INTERVAL_SECONDS": 2,
+            # The bulk upload tests' image server is on 127.0.0.1, a private address:
+            # allow-listed, as an operator would an internal image host.
+            "BULK_UPLOAD_ALLOWED_HOSTS": "127.0.0.1",
         }
     )
 

@@ -4,7 +4,6 @@ the API in-process, and a local HTTP server for the images the CSVs name."""
 from __future__ import annotations
 
 import io
-import os
 import random
 import threading
 import time
@@ -14,8 +13,6 @@ from urllib.parse import urlsplit
 
 import pytest
 from PIL import Image
-
-from services.remote_images import ALLOWED_HOSTS_ENV
 
 
 def _image(color: tuple[int, int, int], fmt: str, size: int = 32) -> bytes:
@@ -99,19 +96,6 @@ def images() -> Iterator[ImageServer]:
     finally:
         server.httpd.shutdown()
         server.httpd.server_close()
-
-
-@pytest.fixture(scope="session", autouse=True)
-def allow_local_images() -> Iterator[None]:
-    """The image server is on 127.0.0.1, a private address: allow-list it (as an operator
-    would an internal image host). The worker runs in this process and reads it per fetch."""
-    previous = os.environ.get(ALLOWED_HOSTS_ENV)
-    os.environ[ALLOWED_HOSTS_ENV] = "127.0.0.1"
-    yield
-    if previous is None:
-        os.environ.pop(ALLOWED_HOSTS_ENV, None)
-    else:
-        os.environ[ALLOWED_HOSTS_ENV] = previous
 
 
 @pytest.fixture

@@ -27,7 +27,6 @@ from temporalio.client import WorkflowHandle
 
 from core.config import Settings
 from services.export_webhook import DELIVERY_HEADER, SIGNATURE_HEADER, verify
-from services.remote_images import ALLOWED_HOSTS_ENV
 from tests.chaos.kill_worker import CAP_ENV, KILL_DIR_ENV, TARGETS_FILE, WINDOW_ENV, marker_name
 from tests.helpers import WorkerProcess
 
@@ -56,7 +55,7 @@ class KillWorker:
             KILL_DIR_ENV: str(directory),
             CAP_ENV: str(cap_seconds),
             WINDOW_ENV: str(window_seconds),
-            ALLOWED_HOSTS_ENV: "127.0.0.1",  # the bulk uploads' image server
+            "BULK_UPLOAD_ALLOWED_HOSTS": "127.0.0.1",  # the bulk uploads' image server
         }
         self.targets: dict[str, str] = {}
         self.proc: subprocess.Popen[bytes] | None = None
