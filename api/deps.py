@@ -28,10 +28,8 @@ async def get_settings(request: Request) -> Settings:
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     # Routes commit explicitly at the end of a write (the request boundary commits);
-    # anything uncommitted is rolled back when the session closes. The gate admits requests
-    # in arrival order, so none waits inside the pool (core/fifo_gate.py says why).
-    state = request.app.state
-    async with state.session_gate, state.sessionmaker() as session:
+    # anything uncommitted is rolled back when the session closes.
+    async with request.app.state.sessionmaker() as session:
         yield session
 
 

@@ -18,7 +18,6 @@ from api.routes import api_router, metrics
 from core.config import Settings, get_settings
 from core.db import create_engine, create_sessionmaker, session_scope
 from core.events import EventHub
-from core.fifo_gate import FifoGate
 from core.logging import configure as configure_logging
 from core.security import use_fast_password_hashing
 from core.storage import ObjectStore
@@ -42,10 +41,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.settings = settings
         app.state.engine = engine
         app.state.sessionmaker = create_sessionmaker(engine)
-        # Requests take a session through this gate, as many at once as the pool holds.
-        app.state.session_gate = FifoGate(
-            settings.DATABASE_POOL_SIZE + settings.DATABASE_MAX_OVERFLOW
-        )
         app.state.redis = Redis.from_url(settings.REDIS_URL)
         app.state.store = ObjectStore(settings)
         app.state.s3 = app.state.store.client

@@ -16,15 +16,18 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from core.config import Settings
+from core.fair_pool import FairAsyncQueuePool
 
 
 def create_engine(settings: Settings, *, application_name: str) -> AsyncEngine:
-    """An engine whose connections say which process holds them (`pg_stat_activity`) and
-    are checked before each use, so a Postgres restart costs no request an error."""
+    """An engine whose connections say which process holds them (`pg_stat_activity`), are
+    handed out in arrival order (core/fair_pool.py) and are checked before each use, so a
+    Postgres restart costs no request an error."""
     engine = create_async_engine(
         settings.async_database_url,
         pool_size=settings.DATABASE_POOL_SIZE,
         max_overflow=settings.DATABASE_MAX_OVERFLOW,
+        poolclass=FairAsyncQueuePool,
         connect_args={"server_settings": {"application_name": application_name}},
     )
     event.listen(engine.sync_engine, "checkout", _ping)

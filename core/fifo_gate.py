@@ -1,13 +1,6 @@
-"""A first-come, first-served limit on concurrent holders (a fair semaphore).
-
-Why not the connection pool's own queue: SQLAlchemy's async pool waits on an
-`asyncio.Queue`, which lets a newcomer take a connection that was just returned while earlier
-waiters are still being woken, and sends a waiter that lost that race to the back of the
-line. Under load (more requests than connections) some requests then wait many times longer
-than the rest: the benchmark's GET /products/ p99 was 5-6x its p50. Admitting requests through
-this gate, sized to the pool, means nobody ever waits inside the pool, and a permit released
-is handed straight to the oldest waiter, so no one can overtake.
-"""
+"""A first-come, first-served limit on concurrent holders (a fair semaphore): a permit
+released goes straight to the oldest waiter, so nobody can overtake. core/fair_pool.py puts
+one in front of every connection pool (and says why the pool's own queue is not enough)."""
 
 from __future__ import annotations
 

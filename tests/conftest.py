@@ -7,6 +7,8 @@ never share state with `sartiq dev` or with each other.
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -28,7 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="session")
-def stack_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+def stack_env() -> Iterator[dict[str, str]]:
     """Connection variables for every service, starting embedded ones where none is given."""
     missing = [svc for svc, var in SERVICE_VARS.items() if not os.environ.get(var)]
     env = {k: v for k, v in os.environ.items() if k.startswith(("R2_", "TEMPORAL_"))}
@@ -38,10 +40,17 @@ def stack_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, st
         return
     from devstack import Stack
 
-    state_dir = tmp_path_factory.mktemp("sartiq-stack")
-    with Stack(state_dir, ephemeral=True, services=missing) as started:
-        env.update(started.as_env())
-        yield env
+    # Not under pytest's basetemp: Postgres runs as an unprivileged user when we are root, so
+    # its directory's ancestors are made traversable, and every new pytest session resets
+    # /tmp/pytest-of-<user> to 0700 (and prunes old sessions' directories), which took the
+    # data directory away from a concurrently running suite's Postgres.
+    state_dir = Path(tempfile.mkdtemp(prefix="sartiq-test-stack-"))
+    try:
+        with Stack(state_dir, ephemeral=True, services=missing) as started:
+            env.update(started.as_env())
+            yield env
+    finally:
+        shutil.rmtree(state_dir, ignore_errors=True)
 
 
 async def _create_database(server_url: str, name: str) -> None:
