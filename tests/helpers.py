@@ -126,7 +126,13 @@ class WorkerProcess:
     """`python worker.py` as a child process, serving only `prefix`-ed task queues (the
     fault tests kill it with SIGKILL and start it again)."""
 
-    def __init__(self, settings: Settings, prefix: str, log_path: Path) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        prefix: str,
+        log_path: Path,
+        env: dict[str, str] | None = None,
+    ) -> None:
         self.env = {
             **os.environ,
             "DATABASE_URL": settings.DATABASE_URL,
@@ -137,6 +143,7 @@ class WorkerProcess:
             "GENERATION_POLL_INTERVAL_SECONDS": str(settings.GENERATION_POLL_INTERVAL_SECONDS),
             "TASK_QUEUE_PREFIX": prefix,
             "PYTHONUNBUFFERED": "1",
+            **(env or {}),
         }
         self.log_path = log_path
         self.proc: subprocess.Popen[bytes] | None = None
@@ -185,3 +192,68 @@ class WorkerProcess:
 
     def log_tail(self) -> str:
         return self.log_path.read_text(errors="replace")[-4000:]
+
+
+class ThrottledProxy:
+    """A TCP proxy whose traffic, each way and over all its connections, is held to
+    `bytes_per_second`: a transfer through it takes a known least time whatever the
+    machine's speed (a test that must act in the middle of one need not race it)."""
+
+    def __init__(self, upstream: str, bytes_per_second: int) -> None:
+        url = httpx.URL(upstream)
+        self.upstream_host, self.upstream_port = url.host, url.port or 80
+        self.scheme = url.scheme
+        self.rate = bytes_per_second
+        self._slots = {"up": 0.0, "down": 0.0}  # when each direction's budget frees up
+        self._server: asyncio.Server | None = None
+        self._pumps: set[asyncio.Task[None]] = set()
+
+    @property
+    def url(self) -> str:
+        assert self._server is not None
+        port = self._server.sockets[0].getsockname()[1]
+        return f"{self.scheme}://127.0.0.1:{port}"
+
+    async def __aenter__(self) -> ThrottledProxy:
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._server is not None
+        self._server.close()
+        for pump in list(self._pumps):
+            pump.cancel()
+        await asyncio.gather(*self._pumps, return_exceptions=True)
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            up_reader, up_writer = await asyncio.open_connection(
+                self.upstream_host, self.upstream_port
+            )
+        except OSError:
+            writer.close()
+            return
+        for direction, source, sink in (
+            ("up", reader, up_writer),
+            ("down", up_reader, writer),
+        ):
+            pump = asyncio.create_task(self._pump(direction, source, sink))
+            self._pumps.add(pump)
+            pump.add_done_callback(self._pumps.discard)
+
+    async def _pump(
+        self, direction: str, source: asyncio.StreamReader, sink: asyncio.StreamWriter
+    ) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            while chunk := await source.read(64 * 1024):
+                # Book this chunk's share of the direction's budget, wait for its slot to end.
+                start = max(loop.time(), self._slots[direction])
+                self._slots[direction] = start + len(chunk) / self.rate
+                await asyncio.sleep(self._slots[direction] - loop.time())
+                sink.write(chunk)
+                await sink.drain()
+        except (ConnectionError, asyncio.CancelledError):
+            pass
+        finally:
+            sink.close()
