@@ -18,7 +18,13 @@ class Session:
         import httpx
 
         self.api_url = api_url
-        limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
+        # Idle connections are dropped well before uvicorn's 5 s keep-alive timeout: at equal
+        # timeouts a request sent on a connection the server is closing fails (ReadError).
+        limits = httpx.Limits(
+            max_connections=connections,
+            max_keepalive_connections=connections,
+            keepalive_expiry=2.0,
+        )
         self.http = httpx.AsyncClient(base_url=api_url + "/api/v1", timeout=120, limits=limits)
         self.org = ""
         self.token = ""
