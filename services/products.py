@@ -9,6 +9,7 @@ from sqlalchemy import ColumnElement, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.storage import ObjectStore
+from models.base import public_view
 from models.media import EntityType
 from models.product import Product, ProductCreate, ProductPublic, ProductUpdate
 from services import media as media_service
@@ -57,11 +58,7 @@ async def publics(session: AsyncSession, products: Sequence[Product]) -> list[Pr
     for product in products:
         attached = images.get(product.id, [])
         cover = next((i.media_resource_id for i in attached if i.slot == "cover_image"), None)
-        result.append(
-            ProductPublic.model_validate(
-                product, update={"images": attached, "cover_image_id": cover}
-            )
-        )
+        result.append(public_view(ProductPublic, product, images=attached, cover_image_id=cover))
     return result
 
 

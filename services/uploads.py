@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import SQLModel
 
 from core.storage import ObjectStore, temp_key
+from models.base import public_view
 from models.media import (
     AttachedImage,
     EntityType,
@@ -187,4 +188,4 @@ async def with_images(
 ) -> list[PublicT]:
     """Rows as their public schema with an `images` list (one query for the page)."""
     images = await images_of(session, entity_type, [row.id for row in rows])
-    return [public.model_validate(row, update={"images": images.get(row.id, [])}) for row in rows]
+    return [public_view(public, row, images=images.get(row.id, [])) for row in rows]
