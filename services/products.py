@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from typing import Any
 
-from sqlalchemy import ColumnElement, select
+from sqlalchemy import ColumnElement, Row, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.storage import ObjectStore
@@ -15,7 +16,7 @@ from models.product import Product, ProductCreate, ProductPublic, ProductUpdate
 from services import media as media_service
 from services import uploads
 from services.errors import Conflict
-from services.repository import apply_update, get_row, list_rows, matches
+from services.repository import apply_update, get_row, list_records, matches
 from services.tenancy import Scope
 
 
@@ -51,7 +52,9 @@ async def create(
     return product
 
 
-async def publics(session: AsyncSession, products: Sequence[Product]) -> list[ProductPublic]:
+async def publics(
+    session: AsyncSession, products: Sequence[Product | Row[Any]]
+) -> list[ProductPublic]:
     """Products with their attached images (one query for the page)."""
     images = await uploads.images_of(session, EntityType.PRODUCT, [p.id for p in products])
     result = []
@@ -72,7 +75,8 @@ async def list_(
     product_family: str | None = None,
     product_type: str | None = None,
     sku: str | None = None,
-) -> tuple[list[Product], int]:
+) -> tuple[list[Row[Any]], int]:
+    """A page of products as plain rows (see list_records), for `publics`."""
     where: list[ColumnElement[bool]] = [scope.filter(Product)]
     if search:
         where.append(matches(search, Product.name, Product.sku))
@@ -82,7 +86,7 @@ async def list_(
         where.append(Product.product_type == product_type)
     if sku:
         where.append(Product.sku == sku)
-    return await list_rows(session, Product, where=where, skip=skip, limit=limit)
+    return await list_records(session, Product, where=where, skip=skip, limit=limit)
 
 
 async def get(session: AsyncSession, scope: Scope, product_id: uuid.UUID) -> Product:

@@ -301,3 +301,33 @@ async def test_subject_style_and_shot_type_take_uploaded_images(api: Api, user: 
             await api.get(f"{path}{created['id']}", as_=user, params={"organization_id": org})
         ).json()
         assert read["images"] == created["images"]
+
+
+async def test_a_listed_product_is_the_product_as_read_alone(api: Api, user: UserHandle) -> None:
+    # The list builds its items from plain result rows, reading one product from its mapped
+    # object: both must show the same thing (tags, images, cover, every column).
+    org = user.orgs[0]
+    created = await api.create(
+        "/products/",
+        {
+            "name": "Listed",
+            "sku": "LISTED-1",
+            "description": "wool",
+            "tags": ["winter", "wool"],
+            "images": [
+                {"slot": "cover_image", "key": await upload(api, user, png((9, 9, 9)))},
+                {"slot": "back_image", "key": await upload(api, user, png((8, 8, 8)))},
+            ],
+        },
+        as_=user,
+        org=org,
+    )
+    params = {"organization_id": org, "sku": "LISTED-1"}
+    page = (await api.get("/products/", as_=user, params=params)).json()
+    alone = (
+        await api.get(f"/products/{created['id']}", as_=user, params={"organization_id": org})
+    ).json()
+    assert page["count"] == 1
+    assert page["data"] == [alone]
+    assert alone["tags"] == ["winter", "wool"] and len(alone["images"]) == 2
+    assert alone["cover_image_id"] is not None
