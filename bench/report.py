@@ -77,11 +77,12 @@ BOUNDS = {
     "record_and_complete (3 activities, 4 workflow tasks) before the event is published; "
     "under concurrency the worker's single Python core is the queue.",
     "P3": "One API process (one core for Python) against asyncpg driven from the bench "
-    "process: per request the API adds HTTP parsing, auth (token, user and membership "
-    "queries), the checkout ping, ORM loading and pydantic serialization; POST also starts a "
-    "workflow (one Temporal round trip, reported as the floor). Requests wait for a database "
-    "session in a FIFO gate, so p99 stays near p50 (the bare asyncpg pool's queue lets "
-    "newcomers overtake, hence its p99 far above its p50).",
+    "process: per request the API adds HTTP parsing, routing and validation, auth (token, user "
+    "and membership queries), the checkout ping, and building and serializing the views; POST "
+    "also inserts through the ORM and starts a workflow (one Temporal round trip, reported as "
+    "the floor). Connections are handed out first come, first served (core/fair_pool.py), so "
+    "our p99 stays within ~2x our p50; the bare asyncpg pool's queue lets newcomers overtake, "
+    "hence its p99 far above its p50.",
     "P4": "Sequential chunks (exactly-once by design: each chunk commits with its counts); per "
     "row the worker's CSV decode and validation in Python, then COPY into a staging table and "
     "one set-based upsert per chunk.",
