@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -126,6 +127,9 @@ class WorkerProcess:
     """`python worker.py` as a child process, serving only `prefix`-ed task queues (the
     fault tests kill it with SIGKILL and start it again)."""
 
+    # What `python` runs (a subclass may run the worker wrapped, as the chaos suite does).
+    command: tuple[str, ...] = ("worker.py",)
+
     def __init__(
         self,
         settings: Settings,
@@ -154,10 +158,10 @@ class WorkerProcess:
         assert self.proc is None or self.proc.poll() is not None, "already running"
         self.starts += 1
         self._log = self.log_path.open("ab")
-        self._log.write(f"--- start {self.starts}\n".encode())
+        self._log.write(f"--- start {self.starts} at {time.strftime('%H:%M:%S')}\n".encode())
         self._log.flush()
         self.proc = subprocess.Popen(
-            [sys.executable, "worker.py"],
+            [sys.executable, *self.command],
             cwd=ROOT,
             env=self.env,
             stdout=self._log,
@@ -190,8 +194,8 @@ class WorkerProcess:
             self._log.close()
             self._log = None
 
-    def log_tail(self) -> str:
-        return self.log_path.read_text(errors="replace")[-4000:]
+    def log_tail(self, chars: int = 4000) -> str:
+        return self.log_path.read_text(errors="replace")[-chars:]
 
 
 class ThrottledProxy:

@@ -9,16 +9,13 @@ import contextlib
 import io
 import json
 import signal
-import subprocess
-import sys
 import threading
-import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from PIL import Image
 from redis.asyncio import Redis
@@ -30,12 +27,12 @@ from services.export_webhook import DELIVERY_HEADER, SIGNATURE_HEADER, verify
 from tests.chaos.kill_worker import CAP_ENV, KILL_DIR_ENV, TARGETS_FILE, WINDOW_ENV, marker_name
 from tests.helpers import WorkerProcess
 
-ROOT = Path(__file__).resolve().parents[2]
 
-
-class KillWorker:
+class KillWorker(WorkerProcess):
     """`python -m tests.chaos.kill_worker` on `prefix`-ed task queues, restarted by
     `supervise()` each time it killed itself; any other exit is a failure."""
+
+    command = ("-m", "tests.chaos.kill_worker")
 
     def __init__(
         self,
@@ -48,19 +45,19 @@ class KillWorker:
     ) -> None:
         self.directory = directory
         self.directory.mkdir(parents=True, exist_ok=True)
-        self.log_path = directory / "worker.log"
         # The environment `python worker.py` gets in the generation fault tests, plus ours.
-        self.env = {
-            **WorkerProcess(settings, prefix, self.log_path).env,
-            KILL_DIR_ENV: str(directory),
-            CAP_ENV: str(cap_seconds),
-            WINDOW_ENV: str(window_seconds),
-            "BULK_UPLOAD_ALLOWED_HOSTS": "127.0.0.1",  # the bulk uploads' image server
-        }
+        super().__init__(
+            settings,
+            prefix,
+            directory / "worker.log",
+            env={
+                KILL_DIR_ENV: str(directory),
+                CAP_ENV: str(cap_seconds),
+                WINDOW_ENV: str(window_seconds),
+                "BULK_UPLOAD_ALLOWED_HOSTS": "127.0.0.1",  # the bulk uploads' image server
+            },
+        )
         self.targets: dict[str, str] = {}
-        self.proc: subprocess.Popen[bytes] | None = None
-        self._log: IO[bytes] | None = None
-        self.starts = 0
         self.kills = 0
         self.crashes: list[int] = []  # exit codes other than our SIGKILL
 
@@ -73,20 +70,6 @@ class KillWorker:
 
     def killed(self, workflow_id: str, activity_type: str) -> bool:
         return (self.directory / marker_name(workflow_id, activity_type)).exists()
-
-    def start(self) -> None:
-        assert self.proc is None or self.proc.poll() is not None, "already running"
-        self.starts += 1
-        self._log = self.log_path.open("ab")
-        self._log.write(f"--- start {self.starts} at {time.strftime('%H:%M:%S')}\n".encode())
-        self._log.flush()
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "tests.chaos.kill_worker"],
-            cwd=ROOT,
-            env=self.env,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-        )
 
     async def supervise(self) -> None:
         """Restart the worker as soon as it died (until cancelled)."""
@@ -102,21 +85,6 @@ class KillWorker:
                     self._log.close()
                 self.start()
             await asyncio.sleep(0.05)
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
-        if self._log is not None:
-            self._log.close()
-            self._log = None
-
-    def log_tail(self, chars: int = 4000) -> str:
-        return self.log_path.read_text(errors="replace")[-chars:]
 
 
 async def max_attempt(handle: WorkflowHandle, activity_type: str) -> int:
