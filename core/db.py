@@ -37,7 +37,7 @@ def create_engine(settings: Settings, *, application_name: str) -> AsyncEngine:
 def _ping(dbapi_connection: Any, connection_record: Any, connection_proxy: Any) -> None:
     """`pool_pre_ping` in one round trip: SQLAlchemy's asyncpg ping wraps its `;` in
     BEGIN ... ROLLBACK (for pgbouncer's transaction mode, which we do not use), three round
-    trips per checkout, ~10 % of the worker's CPU in the P1 benchmark. A failed ping makes
+    trips per checkout, ~8 % of the worker's Python in the P1 benchmark. A failed ping makes
     the pool discard the connection and check out another (DisconnectionError)."""
     try:
         dbapi_connection.run_async(lambda connection: connection.execute("SELECT 1"))

@@ -34,6 +34,8 @@ class FairAsyncQueuePool(AsyncAdaptedQueuePool):
     def _do_get(self) -> ConnectionPoolEntry:
         if self._gate is None:
             return super()._do_get()
+        if self._gate.try_acquire():  # the common case: no task, no timer
+            return self._get_admitted()
         try:
             # Runs inside SQLAlchemy's greenlet bridge, where await_ is allowed.
             await_(asyncio.wait_for(self._gate.acquire(), self._timeout))
@@ -43,6 +45,10 @@ class FairAsyncQueuePool(AsyncAdaptedQueuePool):
                 f"reached, connection timed out, timeout {self._timeout:0.2f}",
                 code="3o7r",
             ) from None
+        return self._get_admitted()
+
+    def _get_admitted(self) -> ConnectionPoolEntry:
+        assert self._gate is not None
         try:
             return super()._do_get()
         except BaseException:

@@ -25,9 +25,15 @@ class FifoGate:
     def held(self) -> int:
         return self.capacity - self._free
 
-    async def acquire(self) -> None:
+    def try_acquire(self) -> bool:
+        """Take a permit if one is free and nobody waits (without awaiting anything)."""
         if self._free > 0 and not self._waiters:
             self._free -= 1
+            return True
+        return False
+
+    async def acquire(self) -> None:
+        if self.try_acquire():
             return
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiters.append(waiter)

@@ -78,6 +78,19 @@ async def test_a_cancelled_waiter_gives_up_its_place_and_any_permit_handed_to_it
     assert gate.held == 0
 
 
+async def test_try_acquire_takes_only_a_free_permit_nobody_waits_for() -> None:
+    gate = FifoGate(1)
+    assert gate.try_acquire()
+    assert not gate.try_acquire()  # none free
+    waiter = asyncio.create_task(gate.acquire())
+    await asyncio.sleep(0)
+    gate.release()  # handed to the waiter: still none free for a newcomer
+    assert not gate.try_acquire()
+    await waiter
+    gate.release()
+    assert gate.try_acquire()
+
+
 def test_bad_use_is_refused() -> None:
     with pytest.raises(ValueError):
         FifoGate(0)
