@@ -1,6 +1,6 @@
 # One image for every Sartiq process (DESIGN.md §2); the command picks the process:
 #
-#   api          uvicorn api.main:app --host 0.0.0.0 --port 8000      (the default CMD)
+#   api          uvicorn api.main:app --host 0.0.0.0 --port 8000 --no-proxy-headers (default CMD)
 #   worker       python worker.py
 #   compute_sim  python -m compute_sim --host 0.0.0.0 --port 9000
 #   migrate      sartiq migrate
@@ -58,4 +58,5 @@ EXPOSE 8000
 # it (see docker-compose.yml); slim images have no curl, so Python asks.
 HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=3 \
     CMD python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:${API_PORT}/api/v1/utils/health-check/', timeout=4)"
-CMD ["uvicorn", "api.main:app", "--host", "0.0.0.0", "--port", "8000"]
+# --no-proxy-headers: X-Forwarded-For is believed only from TRUSTED_PROXIES (api/main.py).
+CMD ["uvicorn", "api.main:app", "--host", "0.0.0.0", "--port", "8000", "--no-proxy-headers"]

@@ -102,6 +102,7 @@ def dev(
     supervisor = Supervisor()
     try:
         env["SARTIQ_STATE_DIR"] = str(state)
+        # Explicit: unset, the settings default to production and refuse the dev secrets.
         env.setdefault("ENVIRONMENT", "development")
         typer.echo("migrate  | alembic upgrade head")
         migrate_database(_async_url(env["DATABASE_URL"]))
@@ -131,7 +132,8 @@ def dev(
                 env=env,
                 cwd=ROOT,
             )
-        uvicorn = [sys.executable, "-m", "uvicorn", "api.main:app"]
+        # The client address is the peer unless TRUSTED_PROXIES says otherwise (api/main.py).
+        uvicorn = [sys.executable, "-m", "uvicorn", "api.main:app", "--no-proxy-headers"]
         supervisor.add(
             "api", [*uvicorn, "--host", "127.0.0.1", "--port", str(api_port)], env=env, cwd=ROOT
         )
@@ -145,6 +147,8 @@ def dev(
                 "API_URL": api_url,
                 "API_PORT": str(api_port),
                 "COMPUTE_SERVER_API_URL": env["COMPUTE_SERVER_API_URL"],
+                # `eval "$(sartiq env)"` then runs `sartiq migrate`, `schedules`... as dev.
+                "ENVIRONMENT": env["ENVIRONMENT"],
             }
         )
         stack_json.write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")
@@ -189,7 +193,8 @@ def _print_banner(
     lines = [
         f"Sartiq is up ({status}) in {seconds:.1f}s",
         f"  API docs      {api_url}/docs",
-        f"  Health        {api_url}/api/v1/utils/system-health-check",
+        f"  Health        {api_url}/api/v1/utils/health-check/",
+        f"  Dependencies  {api_url}/api/v1/utils/system-health-check  (superuser token)",
         f"  Temporal UI   {env.get('TEMPORAL_UI_URL') or '(external Temporal)'}",
         f"  S3 endpoint   {env.get('R2_ENDPOINT_URL')}  bucket {env.get('R2_BUCKET_NAME')}",
         f"  Compute       {env.get('COMPUTE_SERVER_API_URL')}",
@@ -444,7 +449,7 @@ def bulk_upload(
 @app.command()
 def bench(
     only: Annotated[
-        str | None, typer.Option(help="Comma-separated subset of P1,P2,P3,P4,P5 (default all).")
+        str | None, typer.Option(help="Comma-separated subset of P1,P2,P3,P4,P5,P6 (default all).")
     ] = None,
     quick: Annotated[
         bool, typer.Option(help="Tiny sizes: checks the bench runs; the figures mean nothing.")

@@ -15,13 +15,12 @@ import uuid
 from collections import OrderedDict
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 
-import httpx
 from botocore.exceptions import ClientError
 from temporalio import activity
 from temporalio.exceptions import ApplicationError, CancelledError
 
 from activities.clients import Clients
-from core import events
+from core import events, outbound
 from core.db import session_scope
 from core.temporal import ui_url
 from models.jobs import BulkUpload, JobStatus
@@ -160,12 +159,13 @@ class BulkUploadActivities:
         if not urls:
             return None
         results: dict[str, media_service.StoredFile | str] = {}
-        http = remote_images.http_client()
-        allow = remote_images.AllowList.parse(self.clients.settings.BULK_UPLOAD_ALLOWED_HOSTS)
+        http = outbound.OutboundClient(
+            outbound.allow_list(self.clients.settings), user_agent=remote_images.USER_AGENT
+        )
         pool = ThreadPoolExecutor(IMAGE_FETCH_CONCURRENCY, thread_name_prefix="bulk-img")
         try:
             pending: dict[Future[media_service.StoredFile | str], str] = {
-                pool.submit(self._ingest_url, http, allow, url, plan): url for url in urls
+                pool.submit(self._ingest_url, http, url, plan): url for url in urls
             }
             while pending:
                 done, _ = wait(pending, timeout=5, return_when=FIRST_COMPLETED)
@@ -185,14 +185,13 @@ class BulkUploadActivities:
 
     def _ingest_url(
         self,
-        http: httpx.Client,
-        allow: remote_images.AllowList,
+        http: outbound.OutboundClient,
         url: str,
         plan: bulk_uploads.StoredPlan,
     ) -> media_service.StoredFile | str:
         """The stored image, or why the URL gives none (a row error, not a failure)."""
         try:
-            content = remote_images.fetch_image(http, url, max_bytes=MAX_IMAGE_BYTES, allow=allow)
+            content = remote_images.fetch_image(http, url, max_bytes=MAX_IMAGE_BYTES)
             return ingest.store_image(
                 self.store,
                 content,
@@ -200,7 +199,7 @@ class BulkUploadActivities:
                 owner_id=plan.owner_id,
                 max_bytes=MAX_IMAGE_BYTES,
             )
-        except remote_images.FetchError as error:
+        except outbound.OutboundError as error:
             return error.message
         except BadRequest as error:
             return str(error.detail)

@@ -15,7 +15,6 @@ from collections import OrderedDict
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
-import httpx
 from botocore.exceptions import ClientError
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -24,12 +23,12 @@ from temporalio.exceptions import ApplicationError, CancelledError
 
 from activities.export_sync import Pulse, Throttled
 from activities.export_zip import ZipBuild
-from core import events
+from core import events, outbound
 from core.config import Settings
 from core.db import session_scope
 from core.storage import ObjectStore
 from core.temporal import ui_url
-from models.export_schemas import ExportPublic
+from models.export_schemas import ExportPublic, TemplateError
 from models.jobs import Export, JobStatus
 from services import export_plan, exports
 from services import export_webhook as webhook
@@ -49,6 +48,12 @@ from workflows.export_types import (
 
 T = TypeVar("T")
 
+# A delivery's whole exchange (upload included) and the receiver's answer, which is read
+# only to free the connection.
+WEBHOOK_LIMITS = outbound.Limits(
+    max_bytes=1024 * 1024, total_seconds=120.0, connect_seconds=10.0, read_seconds=60.0
+)
+WEBHOOK_USER_AGENT = "sartiq-webhooks/1.0"
 PROGRESS_EVERY_SECONDS = 2.0  # a zip's progress reaches the database at most this often
 PLAN_CACHE_SIZE = 16
 LOOP_CALL_TIMEOUT = 30.0
@@ -78,8 +83,10 @@ class ExportActivities:
             self._loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
         except RuntimeError:  # built outside a loop: the first async activity records it
             self._loop = None
-        # Redirects are not followed: a signed delivery goes where it was configured to.
-        self._http = httpx.Client(timeout=httpx.Timeout(60.0, connect=10.0))
+        # Through the outbound guard: the target is a tenant's choice.
+        self._http = outbound.OutboundClient(
+            outbound.allow_list(settings), user_agent=WEBHOOK_USER_AGENT, limits=WEBHOOK_LIMITS
+        )
         self._lock = threading.Lock()
         self._plans: OrderedDict[str, list[PlannedImage]] = OrderedDict()
         self._targets: OrderedDict[str, tuple[str, str]] = OrderedDict()
@@ -148,8 +155,14 @@ class ExportActivities:
             finished = export.status in exports.TERMINAL
             items: list[PlannedImage] = []
             shooting_name = None
+            bad_template: str | None = None
             if not finished:
-                items, shooting_name = await export_plan.resolve(session, export)
+                try:
+                    items, shooting_name = await export_plan.resolve(session, export)
+                except TemplateError as error:
+                    # A template stored before the API refused it: no retry can fix it, so
+                    # the export fails with the reason (plan.error) instead of retrying.
+                    bad_template = f"naming_template: {error}"
                 await asyncio.to_thread(
                     self.store.put, key, export_plan.dumps(items), content_type="application/json"
                 )
@@ -168,7 +181,7 @@ class ExportActivities:
                 result_key=export_plan.result_key(export, shooting_name),
                 part_size=export_plan.part_size(items),
                 already_finished=finished,
-                error=_plan_error(export, len(items)) if not finished else None,
+                error=bad_template or (_plan_error(export, len(items)) if not finished else None),
             )
         if not finished:
             await self._publish(public, "export.updated", "running")
@@ -298,11 +311,15 @@ class ExportActivities:
         )
         activity.heartbeat(data.index)
         try:
-            response = self._http.post(url, content=body, headers=headers)
-        except httpx.HTTPError as error:
+            # Redirects are not followed: a signed delivery goes where it was configured to.
+            response = self._http.request(
+                "POST", url, content=body, headers=headers, follow_redirects=False
+            )
+        except outbound.OutboundError as error:
+            # A refused or invalid target stays refused; a network failure may pass.
             raise ApplicationError(
-                f"webhook unreachable: {error!r}", type="WebhookError"
-            ) from error
+                f"webhook {error.message}", type="WebhookError", non_retryable=not error.transient
+            ) from None
         if response.is_success:
             return DeliveryResult(data.index, response.status_code, len(converted.data))
         # 5xx, 408 and 429 may pass on a later try; any other refusal will not.

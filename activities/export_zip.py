@@ -30,6 +30,7 @@ from botocore.exceptions import ClientError
 
 from core.storage import ObjectStore
 from services import zipstream
+from services.csv_safety import safe_cell
 from services.export_images import UnreadableImage, convert
 from services.export_plan import MANIFEST_NAME, PlannedImage
 from workflows.export_types import BuildZipInput, ZipResult
@@ -122,13 +123,14 @@ def manifest(items: list[PlannedImage], records: list[Record | None]) -> bytes:
     for item, record in zip(items, records, strict=True):
         if record is None:
             continue
+        # Names and the SKU are tenant text (safe_cell); ids, sizes and hashes are ours.
         writer.writerow(
             [
-                item.file_name,
+                safe_cell(item.file_name),
                 item.shot_id,
-                item.look,
-                item.shot_type,
-                item.sku,
+                safe_cell(item.look),
+                safe_cell(item.shot_type),
+                safe_cell(item.sku),
                 item.media_id,
                 record.width,
                 record.height,

@@ -12,13 +12,14 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
+from pydantic import ValidationError
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from core import events
+from activities.generation_outputs import OutputReader
+from core import events, outbound
 from core.compute import ComputeClient, ComputeError, TaskCreate
 from core.config import Settings
 from core.db import session_scope
@@ -30,8 +31,9 @@ from models.product import Product
 from models.shot_type import ShotType
 from models.style import Style
 from models.subject import Subject
-from services import generations, images, shots
+from services import generation_config, generations, images, shots
 from services import media as media_service
+from services.generation_config import WorkerConfig
 from services.tenancy import Scope
 from workflows.types import (
     CompleteInput,
@@ -50,8 +52,6 @@ from workflows.types import (
     TaskOutput,
     TaskSnapshot,
 )
-
-MAX_OUTPUT_BYTES = 50 * 1024 * 1024
 
 
 def _compute_failure(error: ComputeError) -> ApplicationError:
@@ -87,7 +87,7 @@ class GenerationActivities:
         self.redis = redis
         self.compute = compute
         self.store = store
-        self._http = httpx.Client(timeout=30, follow_redirects=True)
+        self._outputs = OutputReader(store, outbound.allow_list(settings))
 
     # -- events ------------------------------------------------------------------------
 
@@ -142,20 +142,43 @@ class GenerationActivities:
     @activity.defn(name="generation.mark_processing")
     async def mark_processing(self, data: GenerationInput) -> GenerationPlan:
         pending: list[PendingEvent | None] = []
+        failure: ApplicationError | None = None
         async with session_scope(self.sessionmaker) as session:
             generation = await generations.load_for_update(session, uuid.UUID(data.generation_id))
             running = await generations.mark_processing(session, generation)
-            plan = await self._plan(session, generation, already_finished=not running)
-            if running:
-                pending.append(await self._generation_event(session, generation, "updated"))
+            try:
+                config = generation_config.for_worker(generation.config, self.settings)
+            except generation_config.InvalidStoredConfig as error:
+                # No retry can fix a stored config. The generation ends `failed` with the
+                # reason, committed here (rolled back, it would stay `pending` and the
+                # reconciler would restart it forever); then the workflow fails on it.
+                failure = ApplicationError(str(error), type="InvalidConfig", non_retryable=True)
+                failed = await generations.finish(
+                    session,
+                    generation,
+                    status=GenerationStatus.FAILED,
+                    error_message=str(error),
+                    error_category="invalid_config",
+                )
+                if failed:
+                    pending.append(await self._generation_event(session, generation, "failed"))
+            else:
+                plan = await self._plan(session, generation, config, already_finished=not running)
+                if running:
+                    pending.append(await self._generation_event(session, generation, "updated"))
         await self._emit(pending)
+        if failure is not None:
+            raise failure
         return plan
 
     async def _plan(
-        self, session: AsyncSession, generation: Generation, *, already_finished: bool
+        self,
+        session: AsyncSession,
+        generation: Generation,
+        config: WorkerConfig,
+        *,
+        already_finished: bool,
     ) -> GenerationPlan:
-        config: dict[str, Any] = dict(generation.config or {})
-        output = config.get("output", {})
         return GenerationPlan(
             generation_id=str(generation.id),
             organization_id=str(generation.organization_id) if generation.organization_id else None,
@@ -163,23 +186,21 @@ class GenerationActivities:
             generation_type=generation.generation_type.value,
             attempt=generation.attempt,
             num_outputs=generation.batch_size,
-            width=int(output.get("width", 1024)),
-            height=int(output.get("height", 1024)),
-            format=str(output.get("format", "jpg")),
-            inputs=await self._inputs(session, generation),
-            max_attempts=int(config.get("max_attempts", 3)),
-            min_confidence_score=float(config.get("min_confidence_score", 0.7)),
-            deadline_seconds=int(
-                config.get("deadline_seconds", self.settings.GENERATION_DEADLINE_SECONDS)
-            ),
-            poll_interval_seconds=int(
-                config.get("poll_interval_seconds", self.settings.GENERATION_POLL_INTERVAL_SECONDS)
-            ),
-            sim=config.get("sim"),
+            width=config.width,
+            height=config.height,
+            format=config.format,
+            inputs=await self._inputs(session, generation, config),
+            max_attempts=config.max_attempts,
+            min_confidence_score=config.min_confidence_score,
+            deadline_seconds=config.deadline_seconds,
+            poll_interval_seconds=config.poll_interval_seconds,
+            sim=config.sim,
             already_finished=already_finished,
         )
 
-    async def _inputs(self, session: AsyncSession, generation: Generation) -> dict[str, Any]:
+    async def _inputs(
+        self, session: AsyncSession, generation: Generation, config: WorkerConfig
+    ) -> dict[str, Any]:
         """The compute inputs: a prompt composed from the look, and reference images."""
         parts: list[str] = []
         image_keys: list[str] = []
@@ -209,13 +230,12 @@ class GenerationActivities:
             if entity is not None:
                 prompt = getattr(entity, "prompt", None) or entity.name
                 parts.append(f"{label}: {prompt}")
-        config = generation.config or {}
         return {
-            "prompt": config.get("prompt") or "; ".join(parts) or "fashion product photo",
-            "negative_prompt": config.get("negative_prompt"),
+            "prompt": config.prompt or "; ".join(parts) or "fashion product photo",
+            "negative_prompt": config.negative_prompt,
             "strategy": generation.strategy.value,
             "model": generation.model,
-            "seed": config.get("seed"),
+            "seed": config.seed,
             "input_image_keys": image_keys,
         }
 
@@ -228,13 +248,19 @@ class GenerationActivities:
             organization_id=uuid.UUID(batch.organization_id) if batch.organization_id else None,
             role=None,
         )
+        try:
+            request = ShotGenerateRequest.model_validate(batch.request)
+        except ValidationError as error:  # a batch started before today's config rules
+            raise ApplicationError(
+                f"invalid batch request: {error}", type="InvalidConfig", non_retryable=True
+            ) from None
         async with session_scope(self.sessionmaker) as session:
             planned = await generations.plan_batch(
                 session,
                 scope,
                 shooting_id=uuid.UUID(batch.shooting_id),
                 look_id=uuid.UUID(batch.look_id) if batch.look_id else None,
-                request=ShotGenerateRequest.model_validate(batch.request),
+                request=request,
                 run_id=data.run_id,
                 only_missing=batch.only_missing,
             )
@@ -364,7 +390,8 @@ class GenerationActivities:
             inputs["input_image_urls"] = [
                 await asyncio.to_thread(self.store.presigned_get, key) for key in keys
             ]
-        sim = dict(data.sim or {})
+        # Fault knobs reach compute_sim only (a plan made before they were dropped there).
+        sim = dict(data.sim or {}) if self.settings.is_development else {}
         if data.task_type == "evaluation" and "scores" in sim:
             scores = sim.pop("scores")
             sim["score"] = scores[min(data.try_number, len(scores)) - 1]
@@ -410,7 +437,7 @@ class GenerationActivities:
             raise _compute_failure(error) from error
         output = result.output
         return TaskOutput(
-            images=[OutputImage(url=i.url, seed=i.seed) for i in output.images],
+            images=[OutputImage(url=i.url, seed=i.seed, key=i.key) for i in output.images],
             text=output.text,
             score=output.score,
         )
@@ -433,8 +460,8 @@ class GenerationActivities:
         owner_id = uuid.UUID(data.owner_id) if data.owner_id else None
         stored = []
         for image in data.images:
-            activity.heartbeat(image.url)
-            content = self._download(image.url)
+            activity.heartbeat(image.key or image.url)
+            content = self._outputs.read(image)
             info = images.analyze(content)
             content_hash = images.md5_hex(content)
             media_id = media_service.media_id_for(
@@ -458,22 +485,3 @@ class GenerationActivities:
                 )
             )
         return stored
-
-    def _download(self, url: str) -> bytes:
-        try:
-            with self._http.stream("GET", url) as response:
-                if response.status_code >= 400:
-                    raise ApplicationError(
-                        f"output download answered {response.status_code}",
-                        non_retryable=400 <= response.status_code < 500
-                        and response.status_code not in (404, 408, 429),
-                    )
-                chunks, size = [], 0
-                for chunk in response.iter_bytes():
-                    size += len(chunk)
-                    if size > MAX_OUTPUT_BYTES:
-                        raise ApplicationError("output is too large", non_retryable=True)
-                    chunks.append(chunk)
-                return b"".join(chunks)
-        except httpx.HTTPError as error:
-            raise ApplicationError(f"output download failed: {error}") from error

@@ -12,8 +12,12 @@ from services.errors import DomainError
 
 async def _domain_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, DomainError)
-    headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
-    return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=headers)
+    headers = dict(getattr(exc, "headers", None) or {})  # e.g. a 429's Retry-After
+    if exc.status_code == 401:
+        headers["WWW-Authenticate"] = "Bearer"
+    return JSONResponse(
+        {"detail": exc.detail}, status_code=exc.status_code, headers=headers or None
+    )
 
 
 async def _integrity_error(_: Request, exc: Exception) -> JSONResponse:

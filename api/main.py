@@ -11,10 +11,14 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
 from redis.asyncio import Redis
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
+from api.body_limits import BodyLimitMiddleware, body_limits
 from api.errors import install_error_handlers
 from api.middleware import RequestContextMiddleware
+from api.rate_limits import RateLimiter
 from api.routes import api_router, metrics
+from api.security_headers import SecurityHeadersMiddleware
 from core.config import Settings, get_settings
 from core.db import create_engine, create_sessionmaker, session_scope
 from core.events import EventHub
@@ -33,7 +37,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     if settings.json_logs:
         configure_logging(json_logs=True, level=settings.LOG_LEVEL)
     if settings.ENVIRONMENT == "test":
-        use_fast_password_hashing()
+        use_fast_password_hashing(settings.ENVIRONMENT)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -48,6 +52,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         async with session_scope(app.state.sessionmaker) as session:
             await users.ensure_first_superuser(session, settings)
             await presets.ensure_system_presets(session)
+        app.state.rate_limiter = RateLimiter(settings)
         app.state.event_hub = EventHub(app.state.redis)  # the one pub/sub link of this process
         await app.state.event_hub.start()
         try:
@@ -63,6 +68,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         openapi_url=f"{settings.API_V1_STR}/openapi.json",
         lifespan=lifespan,
     )
+    # Middleware added later wraps what was added before. Outermost first: request id,
+    # security headers, CORS, then the body caps, innermost so that a 413 still carries
+    # the others' headers, yet before any route reads a byte (the webhook's HMAC included).
+    families, default_limit = body_limits(settings)
+    app.add_middleware(BodyLimitMiddleware, limits=families, default=default_limit)
     if settings.BACKEND_CORS_ORIGINS:
         app.add_middleware(
             CORSMiddleware,
@@ -72,7 +82,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_headers=["*"],
         )
     install_error_handlers(app)
+    app.add_middleware(SecurityHeadersMiddleware, settings=settings)
     app.add_middleware(RequestContextMiddleware)
+    if settings.TRUSTED_PROXIES:
+        # Outermost: the client address is settled before anything reads it (rate limits,
+        # logs). Only these peers' X-Forwarded-For is believed; uvicorn's own proxy-header
+        # handling is switched off where we start it (--no-proxy-headers).
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.TRUSTED_PROXIES)
     app.include_router(metrics.router)  # /metrics at the root, where scrapers look
     app.include_router(api_router, prefix=settings.API_V1_STR)
     # The live page: plain HTML + one script, no build step.

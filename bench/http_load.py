@@ -43,6 +43,7 @@ class KeepAliveConnection:
         *,
         params: dict[str, Any] | None = None,
         json_body: Any = None,
+        form: dict[str, str] | None = None,
     ) -> tuple[int, bytes]:
         """(status, body). A connection the server closed while idle is reopened once."""
         target = self.prefix + path + (f"?{urlencode(params)}" if params else "")
@@ -51,6 +52,9 @@ class KeepAliveConnection:
         head += [f"{k}: {v}" for k, v in self.headers.items()]
         if json_body is not None:
             head += ["Content-Type: application/json"]
+        elif form is not None:
+            body = urlencode(form).encode()
+            head += ["Content-Type: application/x-www-form-urlencoded"]
         head += [f"Content-Length: {len(body)}", "", ""]
         payload = "\r\n".join(head).encode() + body
         for attempt in (1, 2):

@@ -15,7 +15,7 @@ from bench import report
 from bench.figures import Figure
 from bench.stack import BenchStack, running, services
 
-ALL = ("P1", "P2", "P3", "P4", "P5")
+ALL = ("P1", "P2", "P3", "P4", "P5", "P6")
 
 
 @dataclass(frozen=True)
@@ -29,6 +29,7 @@ class Scale:
     api_concurrency: int = 50
     bulk_rows: int = 100_000
     orphan_objects: int = 200_000
+    health_probes: int = 300
 
     @classmethod
     def quick(cls) -> Scale:
@@ -40,6 +41,7 @@ class Scale:
             api_concurrency=10,
             bulk_rows=500,
             orphan_objects=300,
+            health_probes=20,
         )
 
 
@@ -67,6 +69,7 @@ async def _measure(stack: BenchStack, selected: list[str], scale: Scale) -> list
         ),
         "P4": lambda: module("bulk").run(stack, rows=scale.bulk_rows, log=_log),
         "P5": lambda: module("orphans").run(stack, objects=scale.orphan_objects, log=_log),
+        "P6": lambda: module("login_flood").run(stack, probes=scale.health_probes, log=_log),
     }
     if "P2" in selected and "P1" not in selected:
         # P2 shares P1's set-up (user, shots, warm-up); run it without P1's figure.

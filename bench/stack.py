@@ -203,6 +203,7 @@ async def running(
     from cli import migrate_database
     from core.config import Settings
     from core.temporal import GENERATIONS_QUEUE, connect
+    from devstack.limits import raised_rate_limits
 
     run_id = uuid.uuid4().hex[:8]
     database = f"sartiq_bench_{run_id}"
@@ -227,6 +228,9 @@ async def running(
         "COMPUTE_SIM_STUCK_RATE": "0",
         "LOG_LEVEL": "WARNING",
         "PYTHONUNBUFFERED": "1",
+        # The figures measure the product, not the rate limiter's refusals: every bench
+        # request comes from one address and one user.
+        **raised_rate_limits(),
     }
     env.pop("WORKER_METRICS_PORT", None)
     settings = Settings(**{k: v for k, v in env.items() if k in Settings.model_fields})
@@ -241,7 +245,7 @@ async def running(
         "api": Child(
             "api",
             [
-                *(py, "-m", "uvicorn", "api.main:app", "--host", "127.0.0.1"),
+                *(py, "-m", "uvicorn", "api.main:app", "--host", "127.0.0.1", "--no-proxy-headers"),
                 *("--port", str(api_port), "--log-level", "warning", "--no-access-log"),
             ],
             env,

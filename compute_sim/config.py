@@ -47,6 +47,10 @@ class SimConfig(BaseSettings):
     # Fetching input images (generation references, caption/evaluation subjects).
     input_timeout_s: float = Field(default=5.0, gt=0)
     max_input_bytes: int = Field(default=20 * 1024 * 1024, gt=0)
+    # Results name each output's key in the shared bucket (the backend then reads it there,
+    # never from the URL). False: behave like a Compute Server with storage of its own,
+    # whose results carry only URLs (the backend downloads them through its outbound guard).
+    report_output_keys: bool = True
     # Lifetime of the presigned GET URLs in results (re-signed on every /result call).
     url_expires_s: int = Field(default=3600, gt=0, le=7 * 24 * 3600)
     # Largest output side rendered, so a typo cannot make the simulator allocate gigabytes.

@@ -81,7 +81,7 @@ class Simulator:
                     ExpiresIn=expires,
                 ),
                 seed=image.seed,
-                key=image.key,
+                key=image.key if self.config.get().report_output_keys else None,
             )
             for image in task.images
         ]

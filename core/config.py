@@ -27,7 +27,9 @@ def _split_csv(value: object) -> object:
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", env_ignore_empty=True, extra="ignore")
 
-    ENVIRONMENT: Literal["development", "test", "staging", "production"] = "development"
+    # Unset means production: only `sartiq dev`, the tests and the bench (which set it) get
+    # the dev defaults, so a deployment that forgets it refuses default secrets.
+    ENVIRONMENT: Literal["development", "test", "staging", "production"] = "production"
     PROJECT_NAME: str = "Sartiq"
     API_V1_STR: str = "/api/v1"
     API_PORT: int = 8000
@@ -70,6 +72,8 @@ class Settings(BaseSettings):
 
     # Generations
     GENERATION_DEADLINE_SECONDS: int = Field(default=1800, ge=10)
+    # Lowest `config.deadline_seconds` a request may ask for (the one above is the highest).
+    GENERATION_DEADLINE_MIN_SECONDS: int = Field(default=60, ge=1)
     # Without events the workflow asks compute for the status this often.
     GENERATION_POLL_INTERVAL_SECONDS: int = Field(default=15, ge=1)
     SHOOTING_MAX_CONCURRENT_GENERATIONS: int = Field(default=4, ge=1, le=100)
@@ -78,8 +82,11 @@ class Settings(BaseSettings):
     # this are never removed by the orphan scan (uploads in flight, attachments to come).
     ORPHAN_GRACE_HOURS: int = Field(default=24, ge=0)
 
-    # Bulk uploads fetch the images their CSVs name, never from a private network address,
-    # except from these hosts, IPs or CIDRs (comma-separated; e.g. an internal image host).
+    # Server-side requests to addresses a tenant chose (bulk-upload images, webhooks) never
+    # reach a private, loopback or link-local address, except these hosts, IPs or CIDRs
+    # (comma-separated; e.g. an internal image host, or local receivers in dev and tests).
+    OUTBOUND_ALLOWED_HOSTS: str = ""
+    # Its former name (bulk-upload images only); still read, merged into the list above.
     BULK_UPLOAD_ALLOWED_HOSTS: str = ""
 
     # Object store (Cloudflare R2 in production; SeaweedFS in dev)
@@ -109,6 +116,38 @@ class Settings(BaseSettings):
     WORKER_METRICS_PORT: int = Field(default=0, ge=0, le=65534)
 
     HEALTH_CHECK_TIMEOUT_SECONDS: float = Field(default=2.0, gt=0)
+    # Rate limits (`limits` syntax: "N/second|minute|hour|day" or "N per 15 minutes"),
+    # counted in Redis and shared by every API process. Per client address: login, signup,
+    # password recovery and reset, refresh. Per account and address: failed logins (an
+    # attacker's address is stopped for that account, the owner's own address is not). Per
+    # user: generation starts, exports, bulk uploads.
+    RATE_LIMITS_ENABLED: bool = True
+    RATE_LIMIT_LOGIN: str = "30/minute"
+    RATE_LIMIT_LOGIN_FAILURES: str = "10 per 15 minutes"
+    RATE_LIMIT_SIGNUP: str = "10/hour"
+    RATE_LIMIT_PASSWORD_RECOVERY: str = "10/hour"
+    RATE_LIMIT_REFRESH: str = "60/minute"
+    RATE_LIMIT_GENERATIONS: str = "120/minute"
+    RATE_LIMIT_EXPORTS: str = "30/minute"
+    RATE_LIMIT_BULK_UPLOADS: str = "30/minute"
+    # Addresses (or CIDRs) of the reverse proxies in front of the API, whose
+    # X-Forwarded-For names the client; unset: the peer's address is the client's.
+    TRUSTED_PROXIES: Annotated[list[str], BeforeValidator(_split_csv)] = []
+
+    # Bearer token (besides a superuser's) for /metrics and the system health check, for
+    # scrapers and probes that have no user; unset: superusers only.
+    METRICS_TOKEN: str | None = Field(default=None, min_length=16)
+
+    # Request body caps in bytes, counted as the body arrives (api/body_limits.py maps route
+    # families to them); over the cap the API answers 413 without reading the rest.
+    BODY_LIMIT_DEFAULT_BYTES: int = Field(default=1024 * 1024, ge=1024)
+    # POST /tasks/webhook: checked before its HMAC is computed over the body.
+    BODY_LIMIT_COMPUTE_WEBHOOK_BYTES: int = Field(default=256 * 1024, ge=1024)
+    # Login, token refresh, logout, password recovery and reset: small forms.
+    BODY_LIMIT_AUTH_BYTES: int = Field(default=16 * 1024, ge=1024)
+    # Multipart CSV posted to POST /bulk-uploads/: the 200 MB CSV cap plus framing, a little
+    # above the route's own check so its clearer "larger than 200 MB" answers first.
+    BODY_LIMIT_BULK_UPLOAD_BYTES: int = Field(default=201 * 1024 * 1024, ge=1024)
 
     @computed_field  # type: ignore[prop-decorator]
     @property
@@ -141,7 +180,23 @@ class Settings(BaseSettings):
     def _check_default_secret(self, name: str, value: str | None, default: str) -> None:
         if value != default:
             return
-        raise ValueError(f'{name} has its development default; set a secret value for "{name}".')
+        raise ValueError(
+            f'{name} has its development default and ENVIRONMENT is "{self.ENVIRONMENT}"; set a '
+            f'secret value for "{name}" (or ENVIRONMENT=development on a development machine).'
+        )
+
+    @model_validator(mode="after")
+    def _check_rate_limits(self) -> Self:
+        # A typo in a limit would otherwise surface at the first request it guards.
+        from limits import parse
+
+        for name in type(self).model_fields:
+            if name.startswith("RATE_LIMIT_") and name != "RATE_LIMITS_ENABLED":
+                try:
+                    parse(getattr(self, name))
+                except ValueError:
+                    raise ValueError(f"{name}: not a rate limit (e.g. 30/minute)") from None
+        return self
 
     @model_validator(mode="after")
     def _refuse_default_secrets(self) -> Self:

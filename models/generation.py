@@ -2,16 +2,27 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 
 import sqlalchemy as sa
-from pydantic import AliasChoices, field_validator
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Strict,
+    StrictInt,
+    field_serializer,
+    field_validator,
+)
+from pydantic import Field as PydanticField
 from sqlmodel import Field, SQLModel
 
 from models.base import (
+    FileFormat,
     IdMixin,
     RecordPublic,
     TenantMixin,
@@ -161,6 +172,53 @@ class GenerationPublic(RecordPublic, TenantPublic):
     predictions: list[PredictionPublic] = []
 
 
+MAX_PROMPT_CHARS = 4_000
+MAX_SIM_CHARS = 4_000  # the `sim` object as JSON
+MAX_DEADLINE_SECONDS = 7 * 24 * 3600  # a sanity cap; the settings narrow it (see below)
+Fraction = Annotated[float, Strict(), PydanticField(ge=0.0, le=1.0)]
+
+
+class OutputConfig(BaseModel):
+    """`config.output`: the images' size and format (the look's, set at creation)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    width: StrictInt = PydanticField(ge=64, le=8192)
+    height: StrictInt = PydanticField(ge=64, le=8192)
+    format: FileFormat = FileFormat.JPG  # jpg | png | webp, what compute accepts
+
+
+class GenerationConfig(BaseModel):
+    """`config` of a generation: exactly the knobs the worker reads, each bounded, so a
+    tenant cannot pass anything else through to the workflow or compute. Checked again in
+    the worker (stored rows predate these rules). The checks that depend on the settings
+    (deadline range, `sim` only in development) are in services/generation_config.py."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    prompt: str | None = PydanticField(default=None, max_length=MAX_PROMPT_CHARS)
+    negative_prompt: str | None = PydanticField(default=None, max_length=MAX_PROMPT_CHARS)
+    seed: StrictInt | None = PydanticField(default=None, ge=0, le=2**32 - 1)
+    output: OutputConfig | None = None
+    max_attempts: StrictInt | None = PydanticField(default=None, ge=1, le=10)
+    min_confidence_score: Fraction | None = None
+    deadline_seconds: StrictInt | None = PydanticField(default=None, ge=1, le=MAX_DEADLINE_SECONDS)
+    poll_interval_seconds: StrictInt | None = PydanticField(default=None, ge=2, le=300)
+    # compute_sim's fault knobs (compute_sim/config.py TaskSim); development only.
+    sim: dict[str, Any] | None = None
+
+    @field_validator("sim")
+    @classmethod
+    def _small_sim(cls, sim: dict[str, Any] | None) -> dict[str, Any] | None:
+        if sim is not None and len(json.dumps(sim, default=str)) > MAX_SIM_CHARS:
+            raise ValueError(f"config.sim is larger than {MAX_SIM_CHARS} characters as JSON")
+        return sim
+
+    def stored(self) -> dict[str, Any]:
+        """As the generation row keeps it: only the fields given, as JSON values."""
+        return self.model_dump(mode="json", exclude_none=True)
+
+
 # Body of POST /shots/{id}/generate (`num_predictions` and `model_id` are accepted aliases).
 class ShotGenerateRequest(SQLModel):
     strategy: GenerationStrategy = GenerationStrategy.GENERATE
@@ -174,20 +232,13 @@ class ShotGenerateRequest(SQLModel):
     model: str | None = Field(
         default=None, max_length=128, validation_alias=AliasChoices("model", "model_id")
     )
-    config: dict[str, Any] = Field(default_factory=dict)
+    # A JSON object in requests and responses; unknown keys are a 422 naming the key.
+    config: GenerationConfig = Field(default_factory=GenerationConfig)
 
-    @field_validator("config")
-    @classmethod
-    def _check_config(cls, config: dict[str, Any]) -> dict[str, Any]:
-        attempts = config.get("max_attempts", 3)
-        if not isinstance(attempts, int) or not 1 <= attempts <= 10:
-            raise ValueError("config.max_attempts must be an integer from 1 to 10")
-        score = config.get("min_confidence_score", 0.7)
-        if not isinstance(score, int | float) or not 0 <= score <= 1:
-            raise ValueError("config.min_confidence_score must be a number from 0 to 1")
-        if len(str(config)) > 20_000:
-            raise ValueError("config is too large")
-        return config
+    @field_serializer("config")
+    def _dump_config(self, config: GenerationConfig) -> dict[str, Any]:
+        # Dumps (the batch workflow's input, a re-validated copy) carry only the given keys.
+        return config.stored()
 
 
 # Body of POST /generations.

@@ -41,9 +41,9 @@ async def authenticate(session: AsyncSession, email: str, password: str) -> User
     """The user if the password matches; hashes are upgraded in place when outdated."""
     user = await users.get_by_email(session, email)
     if user is None:
-        verify_against_dummy(password)
+        await verify_against_dummy(password)
         return None
-    valid, new_hash = verify_password(password, user.hashed_password)
+    valid, new_hash = await verify_password(password, user.hashed_password)
     if not valid:
         return None
     if new_hash:
@@ -208,7 +208,7 @@ async def reset_password(
         raise BadRequest("Invalid or expired reset token")
     if not user.is_active:
         raise BadRequest("Inactive user")
-    user.hashed_password = hash_password(new_password)
+    user.hashed_password = await hash_password(new_password)
     # A password reset ends every session: whoever had the old password is logged out.
     await revoke_user_sessions(session, user.id)
     return user

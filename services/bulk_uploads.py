@@ -33,6 +33,7 @@ from models.jobs import BulkUpload, BulkUploadRowError, JobStatus
 from models.media import EntityType, MediaResourceAttachment, ResourceType
 from services import csv_rows, product_upserts
 from services import media as media_service
+from services.csv_safety import safe_cell
 from services.errors import BadRequest, Conflict, DomainError, NotFound
 from services.repository import get_row, list_rows
 from services.tenancy import Scope
@@ -46,8 +47,6 @@ READ_BLOCK_BYTES = 1024 * 1024
 FINAL = frozenset({JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED})
 REPORT_COLUMNS = ("row_number", "sku", "field", "message")
 _TEMP_KEY = re.compile(r"^temp/[A-Za-z0-9._-]+$")
-# A cell starting like a formula runs as one when a spreadsheet opens the report.
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 class PayloadTooLarge(DomainError):
@@ -376,15 +375,10 @@ async def error_report(session: AsyncSession, upload_id: uuid.UUID) -> bytes | N
     writer.writerow(REPORT_COLUMNS)
     count = 0
     async for row_number, sku, field, message in result:
-        writer.writerow([row_number, _cell(sku), field or "", _cell(message)])
+        # Every text cell: a sku or message may carry the row's own text.
+        writer.writerow([row_number, safe_cell(sku), safe_cell(field), safe_cell(message)])
         count += 1
     return out.getvalue().encode("utf-8") if count else None
-
-
-def _cell(value: str | None) -> str:
-    if not value:
-        return ""
-    return "'" + value if value.startswith(_FORMULA_START) else value
 
 
 async def finish(

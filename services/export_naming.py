@@ -6,6 +6,8 @@ import re
 import unicodedata
 from collections.abc import Mapping
 
+from models.export_schemas import Placeholder, TemplateError, parse_template
+
 MAX_STEM = 150
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 _SEPARATORS = re.compile(r"([_.-])[_.-]+")
@@ -18,9 +20,22 @@ def slug(value: object) -> str:
 
 
 def render(template: str, values: Mapping[str, object]) -> str:
-    """The file stem for one image (without extension); never empty, never a path."""
-    safe = {k: (v if isinstance(v, int) else slug(v)) for k, v in values.items()}
-    stem = _UNSAFE.sub("-", template.format(**safe))
+    """The file stem for one image (without extension); never empty, never a path.
+
+    Raises TemplateError for a template the API would refuse (an export stored before the
+    API checked templates this strictly): never str.format on the tenant's text."""
+    parts: list[str] = []
+    for token in parse_template(template):
+        if not isinstance(token, Placeholder):
+            parts.append(token)
+            continue
+        if token.name not in values:
+            raise TemplateError(f"no value for {{{token.name}}}")
+        value = values[token.name]
+        text = str(value) if isinstance(value, int) else slug(value)
+        # zfill is what str.format's `0Nd` does to an integer (sign first, then zeros).
+        parts.append(text.zfill(token.pad) if token.pad else text)
+    stem = _UNSAFE.sub("-", "".join(parts))
     # Empty placeholders leave doubled or dangling separators behind: tidy them.
     stem = _SEPARATORS.sub(r"\1", stem).strip("._-")
     return stem[:MAX_STEM].rstrip("._-") or "image"

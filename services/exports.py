@@ -10,11 +10,12 @@ from datetime import UTC, datetime
 from sqlalchemy import ColumnElement, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core import outbound
 from models.export_schemas import ExportCreate, ExportPublic
 from models.jobs import Export, ExportTarget, JobStatus
 from models.shooting import Shooting
 from models.shot import Shot
-from services.errors import Conflict, NotFound
+from services.errors import Conflict, NotFound, Unprocessable
 from services.repository import ensure_visible, get_row, list_rows
 from services.tenancy import Scope
 
@@ -25,8 +26,20 @@ def workflow_id(export_id: uuid.UUID | str) -> str:
     return f"export-{export_id}"
 
 
-async def create(session: AsyncSession, scope: Scope, body: ExportCreate) -> Export:
-    """A pending export; the shooting or every shot must be inside the caller's scope."""
+async def create(
+    session: AsyncSession,
+    scope: Scope,
+    body: ExportCreate,
+    *,
+    allow: outbound.AllowList = outbound.STRICT,
+) -> Export:
+    """A pending export; the shooting or every shot must be inside the caller's scope, and
+    a webhook target must pass the outbound guard (checked again at every delivery)."""
+    if body.webhook_url is not None:
+        try:
+            await outbound.check_url_async(str(body.webhook_url), allow)
+        except outbound.OutboundError as error:
+            raise Unprocessable("webhook_url", error.message) from None
     if body.shooting_id is not None:
         await get_row(
             session, Shooting, body.shooting_id, where=scope.filter(Shooting), what="Shooting"

@@ -81,7 +81,8 @@ async def create_for_shot(
     shooting = await session.get(Shooting, shot.shooting_id)
     assert look is not None and shooting is not None
     generation_id = generation_id or uuid.uuid4()
-    config = {**request.config, "output": await _output_spec(session, look, shooting)}
+    # Only the validated keys are stored; the output size and format are the look's.
+    config = {**request.config.stored(), "output": await _output_spec(session, look, shooting)}
     generation = Generation(
         id=generation_id,
         organization_id=shot.organization_id,

@@ -11,6 +11,7 @@ from core.storage import ObjectStore
 from models.media import EntityType
 from models.subject import AgeClass, BaseImage, BodyType, Subject, SubjectCreate, SubjectUpdate
 from services import uploads
+from services.errors import Forbidden
 from services.repository import apply_update, get_row, list_rows, matches, visibility
 from services.tenancy import Scope
 
@@ -24,9 +25,18 @@ def _images(images: list[BaseImage]) -> list[dict]:
     return [image.model_dump(mode="json") for image in images]
 
 
+def _check_publish(scope: Scope) -> None:
+    """A public subject is readable by every tenant: only superusers publish one (403,
+    as for public shot types and system presets)."""
+    if not scope.is_superuser:
+        raise Forbidden("Not enough permissions: only superusers make a subject public")
+
+
 async def create(
     session: AsyncSession, scope: Scope, data: SubjectCreate, *, store: ObjectStore
 ) -> Subject:
+    if data.is_public:
+        _check_publish(scope)
     fields = data.model_dump(exclude={"base_images", "images"})
     subject = scope.stamp(Subject(**fields, base_images=_images(data.base_images)))
     session.add(subject)
@@ -79,9 +89,11 @@ async def _get_own(session: AsyncSession, scope: Scope, subject_id: uuid.UUID) -
 async def update(
     session: AsyncSession, scope: Scope, subject_id: uuid.UUID, data: SubjectUpdate
 ) -> Subject:
-    subject = apply_update(
-        await _get_own(session, scope, subject_id), data, exclude={"base_images"}
-    )
+    subject = await _get_own(session, scope, subject_id)
+    # Checked before anything changes; leaving it public (or unpublishing) is not publishing.
+    if data.is_public and not subject.is_public:
+        _check_publish(scope)
+    subject = apply_update(subject, data, exclude={"base_images"})
     if "base_images" in data.model_fields_set:
         subject.base_images = _images(data.base_images or [])
     await session.flush()

@@ -31,7 +31,7 @@ async def create_user(session: AsyncSession, data: UserCreate) -> User:
     user = User(
         **data.model_dump(exclude={"password", "email"}),
         email=normalize_email(data.email),
-        hashed_password=hash_password(data.password),
+        hashed_password=await hash_password(data.password),
     )
     session.add(user)
     await session.flush()
@@ -46,7 +46,7 @@ async def update_user(session: AsyncSession, user: User, data: UserUpdate) -> Us
             raise Conflict("A user with this email already exists")
         user.email = email
     if (password := values.pop("password", None)) is not None:
-        user.hashed_password = hash_password(password)
+        user.hashed_password = await hash_password(password)
     for key, value in values.items():
         if value is not None:
             setattr(user, key, value)
@@ -59,7 +59,7 @@ async def update_me(session: AsyncSession, user: User, data: UserUpdateMe) -> Us
     if data.new_password is not None:
         if (
             not data.current_password
-            or not verify_password(data.current_password, user.hashed_password)[0]
+            or not (await verify_password(data.current_password, user.hashed_password))[0]
         ):
             raise BadRequest("Incorrect current password")
         if data.current_password == data.new_password:

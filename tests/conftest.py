@@ -21,12 +21,16 @@ from fastapi import FastAPI
 
 from bench.stack import SERVICE_VARS, with_database
 from core.config import Settings, get_settings
+from devstack.limits import raised_rate_limits
 from tests.helpers import Api, UserHandle
 
 # compute_sim and the worker, once per session for every directory that needs them.
 pytest_plugins = ("tests.stack_fixtures",)
 
 ROOT = Path(__file__).resolve().parent.parent
+# Unset, ENVIRONMENT means production (which refuses the dev secrets): every Settings this
+# process builds, and every process it starts, runs as `test` unless a test says otherwise.
+os.environ.setdefault("ENVIRONMENT", "test")
 
 
 @pytest.fixture(scope="session")
@@ -81,6 +85,17 @@ async def settings(stack_env: dict[str, str]) -> AsyncIterator[Settings]:
         "ENVIRONMENT": "test",
         "FIRST_SUPERUSER": "admin@example.com",
         "FIRST_SUPERUSER_PASSWORD": "test-superuser-password",
+        # The tests' receivers (webhook targets, image servers) listen on 127.0.0.1, a
+        # private address: allow-listed as an operator would an internal host. Every other
+        # loopback address (127.0.0.2, ::1, localhost's ::1) stays refused.
+        "OUTBOUND_ALLOWED_HOSTS": "127.0.0.1",
+        # Below the default 60 s floor: tests/generation/test_faults.py asks for a 10 s
+        # deadline (config.deadline_seconds) to see one expire.
+        "GENERATION_DEADLINE_MIN_SECONDS": "5",
+        # Every test request comes from one address and the suite signs up hundreds of
+        # users: limits raised so the suite measures the product (tests/security checks
+        # the limits themselves with apps of their own).
+        **raised_rate_limits(),
     }
     previous = {k: os.environ.get(k) for k in env}
     os.environ.update(env)

@@ -139,6 +139,9 @@ class WorkerProcess:
     ) -> None:
         self.env = {
             **os.environ,
+            # Explicit: unset, the worker's settings would be production's and refuse the
+            # test secrets.
+            "ENVIRONMENT": settings.ENVIRONMENT,
             "DATABASE_URL": settings.DATABASE_URL,
             "REDIS_URL": settings.REDIS_URL,
             "COMPUTE_SERVER_API_URL": settings.COMPUTE_SERVER_API_URL,

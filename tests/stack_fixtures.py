@@ -53,7 +53,7 @@ def gen_settings(settings: Settings, sim: ComputeSimServer) -> Settings:
             "GENERATION_POLL_INTERVAL_SECONDS": 2,
             # The bulk upload tests' image server is on 127.0.0.1, a private address:
             # allow-listed, as an operator would an internal image host.
-            "BULK_UPLOAD_ALLOWED_HOSTS": "127.0.0.1",
+            "OUTBOUND_ALLOWED_HOSTS": "127.0.0.1",
         }
     )
 

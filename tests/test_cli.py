@@ -16,6 +16,8 @@ import psutil
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVICE_VARS = ("DATABASE_URL", "REDIS_URL", "R2_ENDPOINT_URL", "TEMPORAL_ADDRESS")
+# The system health check answers only to a superuser or to this token.
+PROBE_TOKEN = "cli-test-metrics-token-0123456789"
 
 
 def _free_port() -> int:
@@ -37,6 +39,7 @@ def test_dev_starts_healthy_and_ctrl_c_stops_everything(tmp_path: Path) -> None:
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if k not in SERVICE_VARS}
     env["ENVIRONMENT"] = "development"
+    env["METRICS_TOKEN"] = PROBE_TOKEN
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -72,7 +75,9 @@ def test_dev_starts_healthy_and_ctrl_c_stops_everything(tmp_path: Path) -> None:
         until = time.monotonic() + 30
         while time.monotonic() < until:
             system = httpx.get(
-                f"http://127.0.0.1:{port}/api/v1/utils/system-health-check", timeout=10
+                f"http://127.0.0.1:{port}/api/v1/utils/system-health-check",
+                headers={"Authorization": f"Bearer {PROBE_TOKEN}"},
+                timeout=10,
             ).json()
             checks = {c["name"]: c["status"] for c in system["checks"]}
             if set(checks.values()) == {"ok"}:
@@ -91,6 +96,8 @@ def test_dev_starts_healthy_and_ctrl_c_stops_everything(tmp_path: Path) -> None:
         ).stdout
         assert f"export API_URL=http://127.0.0.1:{port}" in printed
         assert "export DATABASE_URL=" in printed
+        # joined with `eval "$(sartiq env)"`, the CLI's own commands run as development
+        assert "export ENVIRONMENT=development" in printed
     finally:
         os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C reaches the terminal's process group
         output = proc.communicate(timeout=30)[0].decode(errors="replace")

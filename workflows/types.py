@@ -86,6 +86,9 @@ class TaskSnapshot:
 class OutputImage:
     url: str
     seed: int | None = None
+    # The object's key in our bucket, when compute wrote it there (read directly, never
+    # fetched from `url`); absent from results recorded before it existed.
+    key: str | None = None
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from starlette.datastructures import UploadFile
 from temporalio.service import RPCError
 
 from api.deps import PageDep, ScopeDep, SessionDep, SettingsDep
+from api.rate_limits import BulkUploadLimit
 from core.temporal import ui_url
 from models.base import Page
 from models.jobs import BulkUpload, JobStatus
@@ -113,7 +114,11 @@ async def _receive(request: Request, upload_id: uuid.UUID) -> str | None:
 
 @router.post("/", status_code=202, openapi_extra={"requestBody": _BODY})
 async def create_bulk_upload(
-    request: Request, session: SessionDep, scope: ScopeDep, settings: SettingsDep
+    request: Request,
+    session: SessionDep,
+    scope: ScopeDep,
+    settings: SettingsDep,
+    _limit: BulkUploadLimit,
 ) -> BulkUploadPublic:
     """Upload a CSV of products and process it in the background.
 

@@ -9,6 +9,8 @@ from fastapi import APIRouter, Request
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.deps import PageDep, ScopeDep, SessionDep, SettingsDep
+from api.rate_limits import ExportLimit
+from core import outbound
 from core.temporal import ui_url
 from models.base import Page
 from models.export_schemas import ExportCreate, ExportPublic
@@ -45,6 +47,7 @@ async def create_export(
     session: SessionDep,
     scope: ScopeDep,
     settings: SettingsDep,
+    _limit: ExportLimit,
 ) -> ExportPublic:
     """Export the images of a shooting or of chosen shots (their current revisions; only
     approved ones unless `only_approved` is false), converted to `format`, fitted within
@@ -60,7 +63,7 @@ async def create_export(
       counts in `failed_images` and the others go on.
 
     Follow it on the WebSocket (`export.updated|completed|failed`) or GET /exports/{id}."""
-    export = await exports.create(session, scope, body)
+    export = await exports.create(session, scope, body, allow=outbound.allow_list(settings))
     await session.commit()
     client = await request.app.state.temporal.get()
     try:

@@ -11,6 +11,7 @@ from temporalio.client import WorkflowExecutionStatus
 from temporalio.service import RPCError
 
 from api.deps import PageDep, ScopeDep, SessionDep, SettingsDep
+from api.rate_limits import GenerationLimit
 from core import events
 from core.temporal import ui_url
 from models.base import Page
@@ -23,7 +24,7 @@ from models.generation import (
     ShootingGenerateRequest,
     ShotGenerateRequest,
 )
-from services import app_settings, generations, looks, shootings
+from services import app_settings, generation_config, generations, looks, shootings
 from services.errors import DomainError, NotFound
 from workflows.shooting_generation import ShootingGenerationWorkflow
 from workflows.starts import shooting_generation_id, start_generation, start_shooting_generation
@@ -99,6 +100,8 @@ async def _create_and_start(
     shot_id: uuid.UUID,
     body: ShotGenerateRequest,
 ) -> GenerationPublic:
+    # Before anything is written: the config rules that depend on this deployment.
+    generation_config.check_request(body.config, request.app.state.settings)
     generation = await generations.create_for_shot(session, scope, shot_id, body)
     await session.commit()
     # A generation just created has no predictions: no query needed to show it, and the
@@ -115,7 +118,11 @@ async def _create_and_start(
 
 @router.post("/generations", status_code=202)
 async def create_generation(
-    body: GenerationCreate, request: Request, session: SessionDep, scope: ScopeDep
+    body: GenerationCreate,
+    request: Request,
+    session: SessionDep,
+    scope: ScopeDep,
+    _limit: GenerationLimit,
 ) -> GenerationPublic:
     """Start a generation for a shot; follow it on the WebSocket or GET /generations/{id}."""
     request_body = ShotGenerateRequest.model_validate(body.model_dump(exclude={"shot_id"}))
@@ -128,6 +135,7 @@ async def generate_shot(
     request: Request,
     session: SessionDep,
     scope: ScopeDep,
+    _limit: GenerationLimit,
     body: ShotGenerateRequest | None = None,
 ) -> GenerationPublic:
     """Start a generation for this shot (`num_predictions` is an alias of `batch_size`)."""
@@ -141,10 +149,12 @@ async def generate_shooting(
     session: SessionDep,
     scope: ScopeDep,
     settings: SettingsDep,
+    _limit: GenerationLimit,
     body: ShootingGenerateRequest | None = None,
 ) -> BatchStarted:
     """Generate every shot of the shooting (or of `look_id`), a bounded number at a time."""
     body = body or ShootingGenerateRequest()
+    generation_config.check_request(body.config, settings)
     await shootings.get(session, scope, shooting_id)
     if body.look_id is not None:
         look = await looks.get(session, scope, body.look_id)
@@ -259,7 +269,11 @@ async def cancel_generation(
 
 @router.post("/generations/{generation_id}/retry", status_code=202)
 async def retry_generation(
-    generation_id: uuid.UUID, request: Request, session: SessionDep, scope: ScopeDep
+    generation_id: uuid.UUID,
+    request: Request,
+    session: SessionDep,
+    scope: ScopeDep,
+    _limit: GenerationLimit,
 ) -> GenerationPublic:
     """Run a failed or cancelled generation again, as its next attempt."""
     generation = await generations.get(session, scope, generation_id)

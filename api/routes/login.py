@@ -8,10 +8,18 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.security import OAuth2PasswordRequestForm
 
 from api.deps import CurrentUser, SessionDep, SettingsDep, TokenDep
+from api.rate_limits import (
+    LoginLimit,
+    RecoveryLimit,
+    RefreshLimit,
+    client_address,
+    limiter_of,
+)
 from models.base import Message
 from models.user import NewPassword, RefreshRequest, Token, UserPublic
 from services import auth, users
 from services.email import send_email
+from services.errors import Unauthorized
 
 router = APIRouter(tags=["login"])
 
@@ -22,22 +30,40 @@ async def login_access_token(
     settings: SettingsDep,
     request: Request,
     form: Annotated[OAuth2PasswordRequestForm, Depends()],
+    _limit: LoginLimit,
 ) -> Token:
-    """OAuth2 password login: an access token (1 h) and a rotating refresh token."""
-    token = await auth.login(
-        session,
-        settings,
-        email=form.username,
-        password=form.password,
-        user_agent=request.headers.get("user-agent"),
-    )
+    """OAuth2 password login: an access token (1 h) and a rotating refresh token.
+
+    Rate-limited per client address, and failed attempts per account and address (429
+    with Retry-After): a guesser's address is stopped for that account, its owner's is not.
+    """
+    limiter = limiter_of(request)
+    failures = (users.normalize_email(form.username), client_address(request))
+    decision = await limiter.test("login_failures", *failures)
+    if not decision.allowed:
+        raise decision.refuse()
+    try:
+        token = await auth.login(
+            session,
+            settings,
+            email=form.username,
+            password=form.password,
+            user_agent=request.headers.get("user-agent"),
+        )
+    except Unauthorized:
+        await limiter.hit("login_failures", *failures, stats=False)
+        raise
     await session.commit()
     return token
 
 
 @router.post("/login/refresh")
 async def login_refresh(
-    session: SessionDep, settings: SettingsDep, request: Request, body: RefreshRequest
+    session: SessionDep,
+    settings: SettingsDep,
+    request: Request,
+    body: RefreshRequest,
+    _limit: RefreshLimit,
 ) -> Token:
     """Trade a refresh token for new tokens; the old refresh token stops working."""
     token = await auth.refresh(
@@ -75,7 +101,9 @@ async def test_token(user: CurrentUser) -> UserPublic:
 
 
 @router.post("/password-recovery/{email}")
-async def recover_password(email: str, session: SessionDep, settings: SettingsDep) -> Message:
+async def recover_password(
+    email: str, session: SessionDep, settings: SettingsDep, _limit: RecoveryLimit
+) -> Message:
     """Send a reset link. The answer is the same whether the account exists or not."""
     user = await users.get_by_email(session, email)
     if user is not None and user.is_active:
@@ -91,7 +119,9 @@ async def recover_password(email: str, session: SessionDep, settings: SettingsDe
 
 
 @router.post("/reset-password/")
-async def reset_password(body: NewPassword, session: SessionDep, settings: SettingsDep) -> Message:
+async def reset_password(
+    body: NewPassword, session: SessionDep, settings: SettingsDep, _limit: RecoveryLimit
+) -> Message:
     """Set a new password with a reset token (single use)."""
     await auth.reset_password(session, settings, token=body.token, new_password=body.new_password)
     await session.commit()

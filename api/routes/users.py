@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from api.deps import CurrentUser, SessionDep, SettingsDep
+from api.rate_limits import SignupLimit
 from models.user import UserCreate, UserPublic, UserRegister, UserUpdateMe
 from services import app_settings, users
 from services.errors import Forbidden
@@ -13,7 +14,9 @@ router = APIRouter(prefix="/users", tags=["users"])
 
 
 @router.post("/signup", status_code=201)
-async def signup(body: UserRegister, session: SessionDep, settings: SettingsDep) -> UserPublic:
+async def signup(
+    body: UserRegister, session: SessionDep, settings: SettingsDep, _limit: SignupLimit
+) -> UserPublic:
     """Create an account while the `signup_enabled` setting is on."""
     if not await app_settings.get_value(session, settings, app_settings.SIGNUP_ENABLED):
         raise Forbidden("Signup is disabled")

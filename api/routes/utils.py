@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 
+from api.operator_access import require_operator
 from services import health
 
 router = APIRouter(prefix="/utils", tags=["utils"])
@@ -13,13 +14,14 @@ router = APIRouter(prefix="/utils", tags=["utils"])
 
 @router.get("/health-check/")
 async def health_check() -> bool:
-    """Liveness: the process answers."""
+    """Liveness: the process answers (open to all, so it says nothing else)."""
     return True
 
 
-@router.get("/system-health-check")
+@router.get("/system-health-check", dependencies=[Depends(require_operator)])
 async def system_health_check(request: Request) -> dict[str, Any]:
-    """Each dependency's state; always answers, even when some are down."""
+    """Each dependency's state; always answers, even when some are down. A superuser's
+    bearer token or `Bearer <METRICS_TOKEN>` only: it names hosts, versions and errors."""
     state = request.app.state
     return await health.check_all(
         state.settings, engine=state.engine, redis=state.redis, s3=state.s3, temporal=state.temporal

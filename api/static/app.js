@@ -13,6 +13,21 @@ const state = {
 };
 const $ = (selector) => document.querySelector(selector);
 
+// Every name, message and status from the API reaches the page as text: elements are built
+// here and filled with textContent, never parsed from markup built out of data.
+function el(tag, props = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(props)) {
+    if (value === undefined || value === null || value === false) continue;
+    if (key === "class") node.className = value;
+    else if (key === "text") node.textContent = value;
+    else if (key === "dataset") Object.assign(node.dataset, value);
+    else node.setAttribute(key, value);
+  }
+  node.append(...children.filter((child) => child !== null && child !== undefined && child !== ""));
+  return node;
+}
+
 async function api(path, options = {}) {
   const headers = Object.assign({}, options.headers || {});
   if (state.token) headers.Authorization = `Bearer ${state.token}`;
@@ -68,8 +83,10 @@ async function start() {
   $("#whoami").textContent = me.email;
   const orgs = await api("/organizations/", { noOrg: true });
   const select = $("#org-select");
-  select.innerHTML = `<option value="">Personal</option>` +
-    orgs.data.map((o) => `<option value="${o.id}">${o.name}</option>`).join("");
+  select.replaceChildren(
+    new Option("Personal", ""),
+    ...orgs.data.map((o) => new Option(o.name, o.id)),
+  );
   if (!orgs.data.some((o) => o.id === state.org)) state.org = orgs.data.length ? orgs.data[0].id : "";
   select.value = state.org;
   select.hidden = false;
@@ -122,7 +139,7 @@ function onEvent(event) {
 
 async function loadShootings() {
   const shootings = await api("/shootings/?limit=200");
-  $("#shootings").innerHTML = "";
+  $("#shootings").replaceChildren();
   for (const shooting of shootings.data) {
     const item = document.createElement("li");
     item.textContent = shooting.name;
@@ -146,7 +163,7 @@ async function selectShooting(shooting) {
   state.shots = new Map(shots.data.map((s) => [s.id, s]));
   state.generations = new Map();
   for (const generation of generations.data.reverse()) state.generations.set(generation.shot_id, generation);
-  $("#shots tbody").innerHTML = "";
+  $("#shots tbody").replaceChildren();
   for (const shot of shots.data) renderShot(shot.id);
 }
 
@@ -161,27 +178,50 @@ function renderShot(shotId) {
   }
   const revision = shot.current_revision;
   const images = revision ? revision.media_resource_ids : [];
-  const genCell = generation
-    ? `<span class="status gen-status ${generation.status}" data-status="${generation.status}">${generation.status}</span>
-       <progress max="1" value="${generation.progress}"></progress>
-       ${generation.temporal_ui_url ? `<a href="${generation.temporal_ui_url}" target="_blank">run</a>` : ""}
-       ${generation.error_message ? `<div class="error">${generation.error_message}</div>` : ""}`
-    : "—";
-  row.innerHTML = `
-    <td>${shot.shot_type_id.slice(0, 8)} <small>${shot.id.slice(0, 8)}</small></td>
-    <td><span class="status shot-status ${shot.status}">${shot.status}</span></td>
-    <td>${genCell}</td>
-    <td class="thumbs">${images.map((id) => `<img alt="generated image" src="${fileUrl(id, 256)}">`).join("")}</td>
-    <td>
-      <button data-act="generate">Generate</button>
-      ${shot.status === "in_review" || shot.status === "rejected" ? `<button data-act="approve">Approve</button>` : ""}
-      ${shot.status === "in_review" || shot.status === "approved" ? `<button data-act="reject">Reject</button>` : ""}
-    </td>`;
-  row.querySelector('[data-act="generate"]').onclick = () => generateShot(shotId);
-  const approve = row.querySelector('[data-act="approve"]');
-  if (approve) approve.onclick = () => review(shotId, "approve");
-  const reject = row.querySelector('[data-act="reject"]');
-  if (reject) reject.onclick = () => review(shotId, "reject");
+  const genCell = el("td");
+  if (generation) {
+    genCell.append(
+      el("span", {
+        class: `status gen-status ${generation.status}`,
+        dataset: { status: generation.status },
+        text: generation.status,
+      }),
+      " ",
+      el("progress", { max: "1", value: String(generation.progress ?? 0) }),
+    );
+    if (isHttpUrl(generation.temporal_ui_url)) {
+      genCell.append(" ", el("a", { href: generation.temporal_ui_url, target: "_blank", rel: "noopener", text: "run" }));
+    }
+    if (generation.error_message) genCell.append(el("div", { class: "error", text: generation.error_message }));
+  } else {
+    genCell.textContent = "—";
+  }
+  const actions = el("td", {}, button("generate", "Generate", () => generateShot(shotId)));
+  if (shot.status === "in_review" || shot.status === "rejected") {
+    actions.append(" ", button("approve", "Approve", () => review(shotId, "approve")));
+  }
+  if (shot.status === "in_review" || shot.status === "approved") {
+    actions.append(" ", button("reject", "Reject", () => review(shotId, "reject")));
+  }
+  row.replaceChildren(
+    el("td", {}, shot.shot_type_id.slice(0, 8), " ", el("small", { text: shot.id.slice(0, 8) })),
+    el("td", {}, el("span", { class: `status shot-status ${shot.status}`, text: shot.status })),
+    genCell,
+    el("td", { class: "thumbs" }, ...images.map((id) => el("img", { alt: "generated image", src: fileUrl(id, 256) }))),
+    actions,
+  );
+}
+
+function button(act, label, onClick) {
+  const node = el("button", { dataset: { act }, text: label });
+  node.onclick = onClick;
+  return node;
+}
+
+// Links come from the API; only http(s) ones become links (never `javascript:`).
+function isHttpUrl(value) {
+  if (!value) return false;
+  try { return ["http:", "https:"].includes(new URL(value, location.origin).protocol); } catch { return false; }
 }
 
 async function generateShot(shotId) {
@@ -220,9 +260,11 @@ async function renderExport(exported) {
   if (!exported || !exported.id) return;
   let current = exported;
   if (current.status === "completed" && !current.download_url) current = await api(`/exports/${current.id}`);
-  $("#export-status").innerHTML = current.status === "completed" && current.download_url
-    ? `<a id="export-download" href="${current.download_url}">Download zip</a>`
-    : `export ${current.status} ${Math.round((current.progress || 0) * 100)}%`;
+  $("#export-status").replaceChildren(
+    current.status === "completed" && isHttpUrl(current.download_url)
+      ? el("a", { id: "export-download", href: current.download_url, text: "Download zip" })
+      : `export ${current.status} ${Math.round((current.progress || 0) * 100)}%`,
+  );
 }
 
 async function uploadCsv(event) {
@@ -241,10 +283,14 @@ function renderBulk(upload) {
   if (!upload || !upload.id) return;
   const done = upload.processed_rows || 0;
   const total = upload.total_rows || 0;
-  $("#bulk-status").innerHTML = `
-    <div class="status ${upload.status}">${upload.status}</div>
-    <progress max="${total || 1}" value="${done}"></progress> ${done}/${total}
-    <div>created ${upload.created_count || 0}, updated ${upload.updated_count || 0}, failed ${upload.failed_count || 0}</div>`;
+  $("#bulk-status").replaceChildren(
+    el("div", { class: `status ${upload.status}`, text: upload.status }),
+    el("progress", { max: String(total || 1), value: String(done) }),
+    ` ${done}/${total}`,
+    el("div", {
+      text: `created ${upload.created_count || 0}, updated ${upload.updated_count || 0}, failed ${upload.failed_count || 0}`,
+    }),
+  );
 }
 
 // --- wiring ------------------------------------------------------------------------------

@@ -55,9 +55,10 @@ async def test_create_guideline_with_foreign_subject_is_not_found(
 
 
 async def test_create_guideline_with_public_subject_and_system_preset(
-    api: Api, superuser: UserHandle, user: UserHandle, other_user: UserHandle
+    api: Api, superuser: UserHandle, user: UserHandle
 ) -> None:
-    public = await api.create("/subjects/", {"name": "Pub", "is_public": True}, as_=other_user)
+    # A public subject: only superusers publish one.
+    public = await api.create("/subjects/", {"name": "Pub", "is_public": True}, as_=superuser)
     r = await api.post(
         "/background-presets/", as_=superuser, params={"system": True}, json={"name": "Sys bg"}
     )

@@ -70,11 +70,12 @@ async def test_list_subjects_with_unknown_age_class_is_rejected(api: Api, user: 
 
 
 async def test_list_subjects_include_public_shows_public_subjects_of_others(
-    api: Api, user: UserHandle, other_user: UserHandle
+    api: Api, user: UserHandle, superuser: UserHandle
 ) -> None:
+    # Only superusers publish subjects (tests/security/test_subject_publishing.py).
     name = unique("Public")
-    await api.create("/subjects/", {"name": name, "is_public": True}, as_=other_user)
-    await api.create("/subjects/", {"name": f"{name} hidden"}, as_=other_user)
+    await api.create("/subjects/", {"name": name, "is_public": True}, as_=superuser)
+    await api.create("/subjects/", {"name": f"{name} hidden"}, as_=superuser)
 
     r = await api.get("/subjects/", as_=user, params={"search": name})
     assert r.json()["count"] == 0
@@ -83,22 +84,22 @@ async def test_list_subjects_include_public_shows_public_subjects_of_others(
 
 
 async def test_read_public_subject_of_other_user(
-    api: Api, user: UserHandle, other_user: UserHandle
+    api: Api, user: UserHandle, superuser: UserHandle
 ) -> None:
     body = {"name": unique("Star"), "is_public": True}
-    created = await api.create("/subjects/", body, as_=other_user, org=other_user.orgs[0])
+    created = await api.create("/subjects/", body, as_=superuser)
     r = await api.get(f"/subjects/{created['id']}", as_=user)
     assert r.status_code == 200 and r.json()["is_public"] is True
 
 
 async def test_update_and_delete_public_subject_of_other_user_is_not_found(
-    api: Api, user: UserHandle, other_user: UserHandle
+    api: Api, user: UserHandle, superuser: UserHandle
 ) -> None:
-    created = await api.create("/subjects/", {"name": "Mine", "is_public": True}, as_=other_user)
+    created = await api.create("/subjects/", {"name": "Mine", "is_public": True}, as_=superuser)
     r = await api.patch(f"/subjects/{created['id']}", as_=user, json={"name": "Hijack"})
     assert r.status_code == 404
     assert (await api.delete(f"/subjects/{created['id']}", as_=user)).status_code == 404
-    r = await api.get(f"/subjects/{created['id']}", as_=other_user)
+    r = await api.get(f"/subjects/{created['id']}", as_=superuser)
     assert r.json()["name"] == "Mine"
 
 

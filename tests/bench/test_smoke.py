@@ -18,7 +18,7 @@ async def test_every_benchmark_runs_against_its_baseline(
         figures = await _measure(stack, list(ALL), Scale.quick())
         stack.check()
     by_id = {f.id: f for f in figures}
-    assert set(by_id) == {"P1", "P2@1", "P2@3", "P3-get", "P3-post", "P4", "P5"}
+    assert set(by_id) == {"P1", "P2@1", "P2@3", "P3-get", "P3-post", "P4", "P5", "P6"}
     for figure in figures:
         assert figure.ours > 0 and figure.baseline > 0, figure
         assert figure.ratio > 0, figure
@@ -27,4 +27,5 @@ async def test_every_benchmark_runs_against_its_baseline(
     assert by_id["P2@3"].details["samples"] == 3
     assert by_id["P4"].details["worker_rss_peak_mib"] > 0
     assert by_id["P5"].details["counts"]["orphan_objects"] == Scale.quick().orphan_objects
+    assert by_id["P6"].details["bad_logins_per_second"] > 0
     assert len(report.table(figures).splitlines()) == len(figures) + 2

@@ -98,8 +98,8 @@ async def test_small_csv_with_images_and_every_row_error(
         10: ("cover_image_url", "cover_image_url: Not a valid image"),
         11: ("cover_image_url", "cover_image_url: unreachable (HTTP 404)"),
         12: ("cover_image_url", "cover_image_url: unreachable (ConnectError)"),
-        13: ("cover_image_url", "cover_image_url: refused: 10.255.255.1 is a private network"),
-        14: ("back_image_url", "back_image_url: refused: 169.254.169.254 is a private network"),
+        13: ("cover_image_url", "cover_image_url: refused: 10.255.255.1 resolves to a non-public"),
+        14: ("back_image_url", "back_image_url: refused: 169.254.169.254 resolves to a non-public"),
         16: (None, "row has 9 values but the header has 8 columns"),
         17: ("sku", "sku is required"),
     }

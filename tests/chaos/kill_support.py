@@ -54,7 +54,7 @@ class KillWorker(WorkerProcess):
                 KILL_DIR_ENV: str(directory),
                 CAP_ENV: str(cap_seconds),
                 WINDOW_ENV: str(window_seconds),
-                "BULK_UPLOAD_ALLOWED_HOSTS": "127.0.0.1",  # the bulk uploads' image server
+                "OUTBOUND_ALLOWED_HOSTS": "127.0.0.1",  # the image server and webhook receivers
             },
         )
         self.targets: dict[str, str] = {}

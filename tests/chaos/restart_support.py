@@ -108,7 +108,11 @@ async def live_stack(base: Settings, temporal: Client, state_dir: Path) -> Async
         sim_settings = base.model_copy(
             update={"REDIS_URL": env["REDIS_URL"], "COMPUTE_EVENTS_STREAM": stream}
         )
-        with ComputeSimServer(sim_settings, sim_baseline()) as sim:
+        # Its outputs are in the session's bucket, not this stack's: like a Compute Server
+        # with its own storage, it reports URLs only (fetched through the outbound guard,
+        # which allows 127.0.0.1 in the tests).
+        own_storage = sim_baseline().model_copy(update={"report_output_keys": False})
+        with ComputeSimServer(sim_settings, own_storage) as sim:
             settings = base.model_copy(
                 update={
                     "DATABASE_URL": env["DATABASE_URL"],

@@ -65,7 +65,10 @@ def serve(log_path: Path) -> Iterator[str]:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    command = [sys.executable, "-m", "uvicorn", "api.main:app", "--fd", str(sock.fileno())]
+    command = [
+        *(sys.executable, "-m", "uvicorn", "api.main:app", "--no-proxy-headers"),
+        *("--fd", str(sock.fileno())),
+    ]
     command += ["--log-level", "warning", "--no-access-log"]
     with log_path.open("wb") as log:
         server = subprocess.Popen(

@@ -31,6 +31,7 @@ from sqlalchemy import func, select
 from temporalio.client import Client, WorkflowHandle
 
 from compute_sim import ComputeSimServer
+from core import outbound
 from core.config import Settings
 from core.storage import ObjectStore
 from models.export_schemas import ExportCreate
@@ -194,7 +195,12 @@ async def _export_runs(
             if target == "webhook":
                 body |= {"webhook_url": receiver.url, "webhook_secret": WEBHOOK_SECRET}
             async with app.state.sessionmaker() as session:
-                export = await exports.create(session, scope, ExportCreate.model_validate(body))
+                export = await exports.create(
+                    session,
+                    scope,
+                    ExportCreate.model_validate(body),
+                    allow=outbound.allow_list(app.state.settings),  # the receiver's 127.0.0.1
+                )
                 await session.commit()
             worker.target(f"export-{export.id}", boundary)
             handle = await start_export(

@@ -47,6 +47,5 @@ def test_production_refuses_a_short_jwt_secret() -> None:
 
 def test_database_url_forms_are_normalised() -> None:
     for url in ("postgres://u@h/db", "postgresql://u@h/db", "postgresql+asyncpg://u@h/db"):
-        assert Settings(_env_file=None, DATABASE_URL=url).async_database_url == (
-            "postgresql+asyncpg://u@h/db"
-        )
+        settings = Settings(_env_file=None, ENVIRONMENT="development", DATABASE_URL=url)
+        assert settings.async_database_url == "postgresql+asyncpg://u@h/db"

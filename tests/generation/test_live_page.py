@@ -40,7 +40,13 @@ async def test_live_page_generation_turns_completed_without_reload(
         browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
             page = await browser.new_page(viewport={"width": 1280, "height": 800})
+            # The page runs under its strict Content-Security-Policy: nothing it needs
+            # (script, stylesheet, images from the store, the WebSocket) may be blocked.
+            console: list[str] = []
+            page.on("console", lambda message: console.append(message.text))
             await page.goto(f"{base_url}/app/")
+            sheets = await page.evaluate("() => document.styleSheets.length")
+            assert sheets == 1, "app.css did not load"
             await page.fill("input[name=username]", user.email)
             await page.fill("input[name=password]", PASSWORD)
             await page.click("#login-form button[type=submit]")
@@ -59,6 +65,8 @@ async def test_live_page_generation_turns_completed_without_reload(
                 timeout=15_000,
             )
             assert await images.count() == 2
+            blocked = [text for text in console if "Content Security Policy" in text]
+            assert blocked == [], blocked
             OUTPUT.mkdir(exist_ok=True)
             await page.screenshot(path=str(OUTPUT / "live-page.png"), full_page=True)
             # approve from the page
