@@ -6,6 +6,7 @@ are asked for per task through `config.sim`)."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import datetime
 from pathlib import Path
@@ -356,6 +357,10 @@ async def test_worker_killed_mid_run_completes_without_duplicates(
             name: await wait_status(api, user, org, gid, DONE, within=60)
             for name, gid in ids.items()
         }
+        # The row is completed one workflow task before the run is: wait for the runs
+        # while the worker lives (killed first, a run could be left open for good).
+        async with asyncio.timeout(60):
+            results = {name: await handle.result() for name, handle in handles.items()}
         proc.assert_alive()
     finally:
         proc.kill()
@@ -363,7 +368,7 @@ async def test_worker_killed_mid_run_completes_without_duplicates(
     assert proc.starts == 2
     for name, gid in ids.items():
         assert done[name]["status"] == "completed", done[name]
-        assert await handles[name].result() == "completed"
+        assert results[name] == "completed"
         counts = await outcome_counts(app, gid)
         assert counts["predictions"] == 2, name
         assert counts["distinct_hashes"] == 2 and counts["media_rows"] == 2, name
