@@ -83,7 +83,7 @@ def dev(
     fresh: Annotated[bool, typer.Option(help="Wipe the state directory first.")] = False,
     port: Annotated[int | None, typer.Option(help="API port (default API_PORT or 8000).")] = None,
 ) -> None:
-    """Start everything: embedded Postgres, Redis, S3, Temporal, migrations, API and worker."""
+    """Start everything: embedded Postgres, Redis, S3, Temporal, SMTP, migrations, API, worker."""
     from devstack import DevstackError, Stack
     from devstack.supervisor import Supervisor
 
@@ -199,6 +199,7 @@ def _print_banner(
         f"  S3 endpoint   {env.get('R2_ENDPOINT_URL')}  bucket {env.get('R2_BUCKET_NAME')}",
         f"  Compute       {env.get('COMPUTE_SERVER_API_URL')}",
         f"  Postgres      {env.get('DATABASE_URL')}",
+        f"  Mail (SMTP)   {env.get('SMTP_HOST')}:{env.get('SMTP_PORT')}  (uv run sartiq mail)",
         f"  Login         {env.get('FIRST_SUPERUSER', 'admin@example.com')} / "
         f"{env.get('FIRST_SUPERUSER_PASSWORD', DEV_SUPERUSER_PASSWORD)}",
         f'  Join it       eval "$(uv run sartiq env)"   (addresses in {stack_json})',
@@ -236,6 +237,17 @@ def env(state_dir: Annotated[Path | None, typer.Option()] = None) -> None:
         raise typer.Exit(1)
     for key, value in sorted(json.loads(path.read_text())["env"].items()):
         typer.echo(f"export {key}={shlex.quote(value)}")
+
+
+@app.command()
+def mail(
+    state_dir: Annotated[Path | None, typer.Option()] = None,
+    full: Annotated[bool, typer.Option(help="Print each message's body too.")] = False,
+) -> None:
+    """List the mails the running `sartiq dev` stack's SMTP server received."""
+    from devstack.mailbox import show
+
+    raise typer.Exit(show(_state_dir(state_dir), full=full, echo=typer.echo))
 
 
 @app.command()

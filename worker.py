@@ -23,6 +23,7 @@ from temporalio.worker import Interceptor, PollerBehaviorAutoscaling, Worker
 
 from activities.clients import Clients
 from activities.registry import activities_by_queue
+from core import log_redaction
 from core.compute import ComputeClient
 from core.compute_events import ComputeEventBridge
 from core.config import Settings, get_settings
@@ -160,6 +161,7 @@ async def run(settings: Settings) -> None:
 def main() -> None:
     settings = get_settings()
     configure_logging(json_logs=settings.json_logs, level=settings.LOG_LEVEL)
+    log_redaction.install()  # httpx logs presigned URLs, signatures included
     asyncio.run(run(settings))
 
 

@@ -9,9 +9,12 @@ from typing import Annotated
 
 from fastapi import Depends, Query, Request
 from fastapi.security import OAuth2PasswordBearer
+from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.config import Settings
+from core.storage import ObjectStore
+from core.temporal import LazyClient
 from models.user import User
 from services import auth
 from services.errors import Forbidden, Unauthorized
@@ -33,7 +36,22 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
         yield session
 
 
+async def get_redis(request: Request) -> Redis:
+    return request.app.state.redis
+
+
+async def get_store(request: Request) -> ObjectStore:
+    return request.app.state.store
+
+
+async def get_temporal(request: Request) -> LazyClient:
+    return request.app.state.temporal
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
+RedisDep = Annotated[Redis, Depends(get_redis)]
+StoreDep = Annotated[ObjectStore, Depends(get_store)]
+TemporalDep = Annotated[LazyClient, Depends(get_temporal)]
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
 TokenDep = Annotated[str | None, Depends(oauth2_scheme)]
 

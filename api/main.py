@@ -19,14 +19,17 @@ from api.middleware import RequestContextMiddleware
 from api.rate_limits import RateLimiter
 from api.routes import api_router, metrics
 from api.security_headers import SecurityHeadersMiddleware
+from api.ws_sessions import SocketRegistry
+from core import log_redaction
 from core.config import Settings, get_settings
 from core.db import create_engine, create_sessionmaker, session_scope
-from core.events import EventHub
+from core.event_hub import EventHub
 from core.logging import configure as configure_logging
 from core.security import use_fast_password_hashing
 from core.storage import ObjectStore
 from core.temporal import LazyClient
 from services import presets, users
+from services.email import wait_sent
 
 log = logging.getLogger(__name__)
 STATIC_DIR = Path(__file__).parent / "static"
@@ -34,6 +37,7 @@ STATIC_DIR = Path(__file__).parent / "static"
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
+    log_redaction.install()  # uvicorn's access log would print tickets and signatures
     if settings.json_logs:
         configure_logging(json_logs=True, level=settings.LOG_LEVEL)
     if settings.ENVIRONMENT == "test":
@@ -54,10 +58,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await presets.ensure_system_presets(session)
         app.state.rate_limiter = RateLimiter(settings)
         app.state.event_hub = EventHub(app.state.redis)  # the one pub/sub link of this process
+        # Revocations from any API process reach this one's sockets through the hub.
+        app.state.socket_registry = SocketRegistry(app.state.event_hub, app.state.sessionmaker)
         await app.state.event_hub.start()
         try:
             yield
         finally:
+            # Mails sent off the request path (recovery, invitations) get a moment to go.
+            await wait_sent(within=10)
             await app.state.event_hub.stop()
             await app.state.redis.aclose()
             await engine.dispose()

@@ -40,6 +40,7 @@ Rule = Literal[
     "generations",
     "exports",
     "bulk_uploads",
+    "invitations",
 ]
 
 
@@ -98,6 +99,7 @@ class RateLimiter:
             "generations": parse(settings.RATE_LIMIT_GENERATIONS),
             "exports": parse(settings.RATE_LIMIT_EXPORTS),
             "bulk_uploads": parse(settings.RATE_LIMIT_BULK_UPLOADS),
+            "invitations": parse(settings.RATE_LIMIT_INVITATIONS),
         }
         self.storage = RedisStorage(
             _storage_uri(settings.REDIS_URL),
@@ -184,3 +186,4 @@ RefreshLimit = Annotated[None, Depends(per_address("refresh"))]
 GenerationLimit = Annotated[None, Depends(per_user("generations"))]
 ExportLimit = Annotated[None, Depends(per_user("exports"))]
 BulkUploadLimit = Annotated[None, Depends(per_user("bulk_uploads"))]
+InvitationLimit = Annotated[None, Depends(per_user("invitations"))]

@@ -1,10 +1,13 @@
 """`GET /api/v1/ws`: the real-time socket (DESIGN §7).
 
-Protocol: authenticate with `?token=` or a first message `{"type": "auth", "token": ...}`
-(within AUTH_TIMEOUT_SECONDS); the server answers `auth.success` or `auth.error` + close 1008.
-Then the events of the user's own scope and of its organizations (memberships read at
-connect), optionally preceded by those missed since `last_event_id`, in id order, without gap
-or duplicate. `{"type": "ping"}` is answered with `{"type": "pong"}`. Close codes: 1008 auth
+Protocol: authenticate with a one-time `?ticket=` (POST /api/v1/ws/ticket, api/ws_tickets.py)
+or a first message `{"type": "auth", "token": ...}` (within AUTH_TIMEOUT_SECONDS); never a
+token in the URL. The server answers `auth.success` or `auth.error` + close 1008. Then the
+events of the user's own scope and of its organizations (memberships read at connect and
+re-read when they change, api/ws_sessions.py), optionally preceded by those missed since
+`last_event_id`, in id order, without gap or duplicate. Logout, a password change or reset,
+deactivation end the socket (1008 "session ended") within a second, on any API process.
+`{"type": "ping"}` is answered with `{"type": "pong"}`. Close codes: 1008 auth
 failed or token expired, 1013 too slow (or events or the database unavailable), 1012 server
 restarting, 1001 lifetime reached; reconnect with the last id received to lose nothing.
 """
@@ -16,6 +19,7 @@ import contextlib
 import logging
 import time
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
@@ -25,10 +29,12 @@ from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.websockets import WebSocketState
 
-from core import events
-from core.events import EventHub, Resync, Subscription
+from api import ws_tickets
+from api.ws_sessions import LiveSocket, SocketRegistry, scopes_of
+from core.event_hub import EventHub
 from core.metrics import WEBSOCKET_CONNECTIONS
 from core.security import InvalidTokenError, decode_token
+from core.subscription import Resync, Subscription
 from models.events import (
     AuthClientMessage,
     AuthErrorMessage,
@@ -85,28 +91,46 @@ class _Refused(Exception):
         self.error = error
 
 
+@dataclass(frozen=True)
+class Identity:
+    user_id: uuid.UUID
+    session_id: uuid.UUID | None
+    organization_ids: list[uuid.UUID]
+    expires_at: float  # of the access token the socket was opened with (epoch seconds)
+
+
 @router.websocket("/ws")
 async def event_socket(
-    websocket: WebSocket, token: str | None = None, last_event_id: str | None = None
+    websocket: WebSocket,
+    ticket: str | None = None,
+    last_event_id: str | None = None,
+    token: str | None = None,
 ) -> None:
     await websocket.accept()
     live_connections.inc()
     try:
-        await _serve(websocket, token, last_event_id)
+        await _serve(websocket, ticket, last_event_id, token_in_url=token is not None)
     except WebSocketDisconnect:
         pass
     finally:
         live_connections.dec()
 
 
-async def _serve(websocket: WebSocket, token: str | None, last_event_id: str | None) -> None:
+async def _serve(
+    websocket: WebSocket, ticket: str | None, last_event_id: str | None, *, token_in_url: bool
+) -> None:
     state = websocket.app.state
     try:
-        if token is None:
+        if token_in_url:
+            # Refused rather than ignored, so a client learns at once why it is not let in.
+            raise _Refused("Tokens in URLs are not accepted: use a ticket or an auth message")
+        if ticket is not None:
+            identity = await _from_ticket(state, ticket)
+        else:
             first = await _first_message(websocket)
-            token, last_event_id = first.token, first.last_event_id or last_event_id
-        user_id, organization_ids = await _authenticate(state, token)
-        deadline = _deadline(state, token)
+            last_event_id = first.last_event_id or last_event_id
+            identity = await _from_token(state, first.token)
+        deadline = _deadline(identity.expires_at)
     except _Refused as refused:
         await websocket.send_text(AuthErrorMessage(error=refused.error).model_dump_json())
         await _close(websocket, POLICY_VIOLATION, refused.error)
@@ -120,24 +144,30 @@ async def _serve(websocket: WebSocket, token: str | None, last_event_id: str | N
         return
 
     hub: EventHub = state.event_hub
-    scopes = [events.user_scope(user_id), *(events.org_scope(o) for o in organization_ids)]
+    registry: SocketRegistry = state.socket_registry
+    scopes = scopes_of(identity.user_id, identity.organization_ids)
     try:
         subscription = await hub.subscribe(scopes, after_id=last_event_id)
     except RedisError:
         log.warning("websocket: cannot subscribe, Redis unavailable", exc_info=True)
         await _close(websocket, TRY_AGAIN_LATER, "events unavailable, retry later")
         return
+    live = LiveSocket(
+        identity.user_id, identity.session_id, subscription, identity.organization_ids
+    )
+    registry.register(live)
     streaming_connections.inc()
     try:
         success = AuthSuccessMessage(
-            user_id=user_id,
-            organization_ids=organization_ids,
+            user_id=identity.user_id,
+            organization_ids=identity.organization_ids,
             context={"last_event_id": subscription.start_id},
         )
         await websocket.send_text(success.model_dump_json())
-        await _stream(websocket, subscription, deadline)
+        await _stream(websocket, subscription, deadline, live)
     finally:
         streaming_connections.dec()
+        registry.unregister(live)
         hub.unsubscribe(subscription)
 
 
@@ -158,27 +188,45 @@ async def _first_message(websocket: WebSocket) -> AuthClientMessage:
     return message
 
 
-async def _authenticate(state: Any, token: str) -> tuple[uuid.UUID, list[uuid.UUID]]:
-    """The user and its organizations; the session is closed before any event flows."""
+async def _from_token(state: Any, token: str) -> Identity:
+    """The user of the access token and its organizations; the database session is closed
+    before any event flows."""
+    try:
+        claims = decode_token(state.settings, token, token_type="access")
+    except InvalidTokenError as exc:
+        raise _Refused(auth.INVALID_CREDENTIALS) from exc
     async with state.sessionmaker() as session:
         try:
             user = await auth.user_from_access_token(session, state.settings, token)
         except Unauthorized as exc:
             raise _Refused(str(exc.detail)) from exc
-        return user.id, await organizations.organization_ids_of(session, user.id)
+        organization_ids = await organizations.organization_ids_of(session, user.id)
+    return Identity(
+        user.id, auth.session_family(state.settings, token), organization_ids, claims["exp"]
+    )
 
 
-def _deadline(state: Any, token: str) -> tuple[float, int, str] | None:
+async def _from_ticket(state: Any, value: str) -> Identity:
+    try:
+        ticket = await ws_tickets.redeem(state.redis, value)
+    except RedisError as exc:
+        raise OSError("tickets unavailable") from exc
+    if ticket is None:
+        raise _Refused("Invalid or expired ticket")
+    async with state.sessionmaker() as session:
+        if not await auth.session_is_active(session, ticket.user_id, ticket.session_id):
+            raise _Refused(auth.INVALID_CREDENTIALS)
+        organization_ids = await organizations.organization_ids_of(session, ticket.user_id)
+    return Identity(ticket.user_id, ticket.session_id, organization_ids, ticket.expires_at)
+
+
+def _deadline(expires_at: float) -> tuple[float, int, str] | None:
     """(monotonic time, close code, reason) at which the socket is closed, if any."""
     limits: list[tuple[float, int, str]] = []
     if MAX_CONNECTION_SECONDS is not None:
         limits.append((MAX_CONNECTION_SECONDS, GOING_AWAY, "connection lifetime reached"))
     if CLOSE_AT_TOKEN_EXPIRY:
-        try:
-            expires = decode_token(state.settings, token, token_type="access")["exp"]
-        except InvalidTokenError as exc:
-            raise _Refused(auth.INVALID_CREDENTIALS) from exc
-        limits.append((expires - time.time(), POLICY_VIOLATION, "access token expired"))
+        limits.append((expires_at - time.time(), POLICY_VIOLATION, "access token expired"))
     if not limits:
         return None
     seconds, code, reason = min(limits)
@@ -186,7 +234,10 @@ def _deadline(state: Any, token: str) -> tuple[float, int, str] | None:
 
 
 async def _stream(
-    websocket: WebSocket, subscription: Subscription, deadline: tuple[float, int, str] | None
+    websocket: WebSocket,
+    subscription: Subscription,
+    deadline: tuple[float, int, str] | None,
+    live: LiveSocket,
 ) -> None:
     # One writer at a time: events and pongs come from two tasks.
     send_lock = asyncio.Lock()
@@ -216,6 +267,8 @@ async def _stream(
         # The pump may be stuck in a send to a client that does not read; the overflow must
         # still close the socket.
         asyncio.create_task(subscription.wait_closed(), name="ws-closed"),
+        # A revocation published by any API process (logout, password change, …).
+        asyncio.create_task(live.ended.wait(), name="ws-revoked"),
     }
     timeout = None if deadline is None else max(deadline[0] - time.monotonic(), 0.0)
     try:
@@ -223,7 +276,9 @@ async def _stream(
     finally:
         await _cancel(tasks)
 
-    if subscription.closed:
+    if live.ended.is_set():
+        await _close(websocket, POLICY_VIOLATION, live.reason)
+    elif subscription.closed:
         if subscription.overflowed:
             code, reason = TRY_AGAIN_LATER, "too slow: events were not read in time"
         else:

@@ -91,7 +91,10 @@ class Session:
     async def connect(self) -> None:
         from websockets.asyncio.client import connect
 
-        url = self.api_url.replace("http://", "ws://") + f"/api/v1/ws?token={self.token}"
+        # A one-time ticket, as a browser would: tokens never travel in URLs.
+        r = await self.http.post("/ws/ticket", headers=self.headers)
+        r.raise_for_status()
+        url = self.api_url.replace("http://", "ws://") + f"/api/v1/ws?ticket={r.json()['ticket']}"
         self._conn = await connect(url, open_timeout=10, max_queue=None)
         hello = json.loads(await self._conn.recv())
         if hello.get("type") != "auth.success":

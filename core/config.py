@@ -41,13 +41,22 @@ class Settings(BaseSettings):
     JWT_SECRET: str = DEV_JWT_SECRET
     JWT_ALGORITHM: Literal["HS256"] = "HS256"
     ACCESS_TOKEN_EXPIRE_MINUTES: int = 60
+    # Signed file URLs for <img src> (core/file_urls.py): valid at least this long, their
+    # expiry rounded up to the window so repeated reads give identical (cacheable) URLs.
+    FILE_URL_TTL_SECONDS: int = Field(default=3600, ge=60)
+    FILE_URL_WINDOW_SECONDS: int = Field(default=600, ge=1)
+    # Lifetime of a one-time WebSocket ticket (POST /ws/ticket), single use.
+    WS_TICKET_SECONDS: int = Field(default=30, ge=5, le=300)
     REFRESH_TOKEN_EXPIRE_DAYS: int = 30
     RESET_TOKEN_EXPIRE_HOURS: int = 1
+    # An organization invitation can be accepted for this long after it was (re)sent.
+    INVITATION_EXPIRE_DAYS: int = Field(default=7, ge=1, le=90)
     FIRST_SUPERUSER: EmailStr = "admin@example.com"
     FIRST_SUPERUSER_PASSWORD: str = DEV_SUPERUSER_PASSWORD
     SIGNUP_ENABLED_DEFAULT: bool = True
 
-    # E-mail (password recovery). Without SMTP_HOST the mail goes to the log.
+    # E-mail (password recovery, invitations). Without SMTP_HOST the mail goes to the log;
+    # `sartiq dev` and the tests run a local SMTP server (devstack/mailbox.py) and set these.
     SMTP_HOST: str | None = None
     SMTP_PORT: int = 587
     SMTP_USER: str | None = None
@@ -130,6 +139,8 @@ class Settings(BaseSettings):
     RATE_LIMIT_GENERATIONS: str = "120/minute"
     RATE_LIMIT_EXPORTS: str = "30/minute"
     RATE_LIMIT_BULK_UPLOADS: str = "30/minute"
+    # Invitations mail an address of the inviter's choosing: bounded per user.
+    RATE_LIMIT_INVITATIONS: str = "60/hour"
     # Addresses (or CIDRs) of the reverse proxies in front of the API, whose
     # X-Forwarded-For names the client; unset: the peer's address is the client's.
     TRUSTED_PROXIES: Annotated[list[str], BeforeValidator(_split_csv)] = []

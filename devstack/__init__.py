@@ -1,4 +1,4 @@
-"""Local Postgres, Redis, S3 and Temporal from PyPI wheels, for ``sartiq dev`` and tests."""
+"""Local Postgres, Redis, S3, Temporal and SMTP from PyPI wheels, for ``sartiq dev`` and tests."""
 
 from devstack.stack import DevstackError, Stack, StackEnv
 

@@ -18,35 +18,13 @@ from typing import IO
 
 from devstack.errors import DevstackError
 from devstack.ports import PortReservation
-from devstack.postgres import PostgresService
-from devstack.redis import RedisService
-from devstack.s3 import DEFAULT_BUCKET, S3Service, ensure_external_bucket
+from devstack.registry import ALL_SERVICES, REPLACED_BY, SERVICE_CLASSES, SERVICE_VARS
+from devstack.s3 import DEFAULT_BUCKET, ensure_external_bucket
 from devstack.service import DEFAULT_HEALTH_TIMEOUT, EmbeddedService, StackContext
-from devstack.temporal import DEFAULT_NAMESPACE, TemporalService
+from devstack.temporal import DEFAULT_NAMESPACE
 
-__all__ = ["ALL_SERVICES", "DevstackError", "Stack", "StackEnv"]
+__all__ = ["ALL_SERVICES", "REPLACED_BY", "SERVICE_VARS", "DevstackError", "Stack", "StackEnv"]
 
-ALL_SERVICES = ("postgres", "redis", "s3", "temporal")
-# The variable whose presence means "this service is provided, don't start one".
-REPLACED_BY = {
-    "postgres": "DATABASE_URL",
-    "redis": "REDIS_URL",
-    "s3": "R2_ENDPOINT_URL",
-    "temporal": "TEMPORAL_ADDRESS",
-}
-# Every variable a service contributes to the app's environment.
-SERVICE_VARS = {
-    "postgres": ("DATABASE_URL",),
-    "redis": ("REDIS_URL",),
-    "s3": ("R2_ENDPOINT_URL", "R2_ACCESS_KEY_ID", "R2_SECRET_ACCESS_KEY", "R2_BUCKET_NAME"),
-    "temporal": ("TEMPORAL_ADDRESS", "TEMPORAL_NAMESPACE", "TEMPORAL_UI_URL"),
-}
-_SERVICE_CLASSES: dict[str, type[EmbeddedService]] = {
-    "postgres": PostgresService,
-    "redis": RedisService,
-    "s3": S3Service,
-    "temporal": TemporalService,
-}
 _MARKER = ".devstack"  # says "this folder is a devstack state dir": fresh may wipe it
 _LOCK = ".lock"
 
@@ -71,10 +49,11 @@ def _given(environ: Mapping[str, str], key: str) -> str | None:
 
 
 class Stack:
-    """Postgres, Redis, S3 and Temporal for development and tests, from PyPI wheels.
+    """Postgres, Redis, S3, Temporal and an SMTP mailbox for development and tests, from
+    PyPI wheels.
 
-    A service whose variable (DATABASE_URL, REDIS_URL, R2_ENDPOINT_URL, TEMPORAL_ADDRESS)
-    is set in ``environ`` is not started; its variables are passed through unchanged. The
+    A service whose variable (DATABASE_URL, REDIS_URL, R2_ENDPOINT_URL, TEMPORAL_ADDRESS,
+    SMTP_HOST) is set in ``environ`` is not started; its variables are passed through unchanged. The
     others run as child processes with all their data under ``state_dir``::
 
         with Stack(Path(".sartiq")) as env:
@@ -279,7 +258,7 @@ class Stack:
     def _kill_stale(self) -> None:
         """Stop what a crashed earlier run left running (found by its pid files)."""
         for name in ALL_SERVICES:
-            _SERVICE_CLASSES[name](self.ctx).kill_stale()
+            SERVICE_CLASSES[name](self.ctx).kill_stale()
 
     def _wipe_state_dir(self) -> None:
         """Delete everything in the state dir but the lock (which we hold)."""
@@ -311,7 +290,7 @@ class Stack:
         for name in external:
             env.update(self._external_env(name))
         self._embedded = {
-            name: _SERVICE_CLASSES[name](self.ctx) for name in self.services if name not in external
+            name: SERVICE_CLASSES[name](self.ctx) for name in self.services if name not in external
         }
         self._started = list(self._embedded)
         if not self._embedded and "s3" not in external:

@@ -5,6 +5,7 @@ from sqlmodel import SQLModel
 from models import (  # noqa: F401  (import for table registration)
     generation,
     guideline,
+    invitation,
     jobs,
     media,
     organization,

@@ -94,8 +94,16 @@ ServerMessage = Annotated[
 ]
 
 
+class WebSocketTicket(BaseModel):
+    """Answer of POST /ws/ticket: open `GET /api/v1/ws?ticket=<ticket>` within
+    `expires_in` seconds, once."""
+
+    ticket: str
+    expires_in: int
+
+
 class AuthClientMessage(BaseModel):
-    """The first message when the token is not in the URL (`?token=`)."""
+    """The first message, when the socket was not opened with a `?ticket=`."""
 
     type: Literal["auth"]
     token: str

@@ -57,12 +57,6 @@ class Membership(IdMixin, TimestampMixin, table=True):
     role: OrgRole = enum_field(OrgRole, default=OrgRole.MEMBER)
 
 
-# Body of POST /organizations/{id}/members.
-class MemberAdd(SQLModel):
-    email: str = Field(max_length=255)
-    role: OrgRole = OrgRole.MEMBER
-
-
 # Body of PATCH /organizations/{id}/members/{user_id}.
 class MemberUpdate(SQLModel):
     role: OrgRole

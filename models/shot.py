@@ -86,6 +86,8 @@ class ShotRevisionPublic(RecordPublic):
     generation_id: uuid.UUID | None
     reviewed_at: datetime | None
     media_resource_ids: list[uuid.UUID] = []
+    # Signed URLs of those images for <img src>, in the same order (core/file_urls.py).
+    file_urls: list[str] = []
 
 
 # What the API returns.

@@ -141,17 +141,24 @@ async def revoke_family(session: AsyncSession, family_id: uuid.UUID) -> None:
 
 
 async def logout(
-    session: AsyncSession, *, family_id: uuid.UUID | None, refresh_token: str | None
-) -> None:
-    """Revoke the session of the access token (and of the refresh token, if one is given)."""
+    session: AsyncSession,
+    *,
+    user_id: uuid.UUID,
+    family_id: uuid.UUID | None,
+    refresh_token: str | None,
+) -> list[uuid.UUID]:
+    """Revoke the session of the access token (and of the refresh token, if one is given
+    and it is the same user's); the session ids revoked."""
+    families = [family_id] if family_id is not None else []
     if refresh_token:
         row = await session.scalar(
             select(UserSession).where(UserSession.token_hash == hash_refresh_token(refresh_token))
         )
-        if row is not None:
-            await revoke_family(session, row.family_id)
-    if family_id is not None:
-        await revoke_family(session, family_id)
+        if row is not None and row.user_id == user_id and row.family_id not in families:
+            families.append(row.family_id)
+    for family in families:
+        await revoke_family(session, family)
+    return families
 
 
 async def user_from_access_token(session: AsyncSession, settings: Settings, token: str) -> User:
@@ -175,6 +182,19 @@ async def user_from_access_token(session: AsyncSession, settings: Settings, toke
     if not user.is_active:
         raise Unauthorized("Inactive user")
     return user
+
+
+async def session_is_active(
+    session: AsyncSession, user_id: uuid.UUID, family_id: uuid.UUID | None
+) -> bool:
+    """Whether the user is active and (for a token with a session) that session was not
+    revoked: what a long-lived connection re-checks."""
+    query = select(User.id).where(User.id == user_id, User.is_active.is_(True))
+    if family_id is not None:
+        query = query.where(
+            exists().where(UserSession.family_id == family_id, UserSession.revoked_at.is_(None))
+        )
+    return await session.scalar(query) is not None
 
 
 def session_family(settings: Settings, token: str) -> uuid.UUID | None:
@@ -214,12 +234,16 @@ async def reset_password(
     return user
 
 
-async def revoke_user_sessions(session: AsyncSession, user_id: uuid.UUID) -> None:
-    await session.execute(
-        update(UserSession)
-        .where(UserSession.user_id == user_id, UserSession.revoked_at.is_(None))
-        .values(revoked_at=datetime.now(UTC))
+async def revoke_user_sessions(
+    session: AsyncSession, user_id: uuid.UUID, *, keep_family: uuid.UUID | None = None
+) -> None:
+    """End every session of the user (but `keep_family`, the caller's own)."""
+    query = update(UserSession).where(
+        UserSession.user_id == user_id, UserSession.revoked_at.is_(None)
     )
+    if keep_family is not None:
+        query = query.where(UserSession.family_id != keep_family)
+    await session.execute(query.values(revoked_at=datetime.now(UTC)))
 
 
 async def delete_expired_sessions(session: AsyncSession, *, older_than: timedelta) -> int:

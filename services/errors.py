@@ -43,5 +43,11 @@ class Conflict(DomainError):
     status_code = 409
 
 
+class Gone(DomainError):
+    """Existed, but can no longer be acted on (an expired invitation)."""
+
+    status_code = 410
+
+
 def not_found(what: str) -> NotFound:
     return NotFound(f"{what} not found")

@@ -32,6 +32,14 @@ async def visible_media(session: AsyncSession, user: User, media_id: uuid.UUID) 
     return row
 
 
+async def media_by_id(session: AsyncSession, media_id: uuid.UUID) -> MediaResource:
+    """A media resource by id (for a signed URL, which is the proof of access); 404."""
+    row = await session.get(MediaResource, media_id)
+    if row is None:
+        raise NotFound("File not found")
+    return row
+
+
 def cdn_url(
     settings: Settings,
     key: str,

@@ -11,13 +11,13 @@ from pydantic import BaseModel
 from sqlalchemy import ColumnElement, Select, and_, exists, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core.file_urls import signed_url
 from models.generation import Generation, GenerationStatus, Prediction, PredictionStatus
 from models.media import EntityType, MediaResource, MediaResourceAttachment
 from models.shooting import ShootingLook
 from models.shot import RevisionStatus, Shot, ShotRevision
 from services import shootings
 from services import shots as shot_service
-from services.generations import file_url
 from services.tenancy import Scope
 
 
@@ -126,7 +126,7 @@ async def list_(
             GalleryItem(
                 prediction_id=prediction.id,
                 media_resource_id=prediction.media_resource_id,
-                file_url=file_url(prediction.media_resource_id),
+                file_url=signed_url(prediction.media_resource_id),
                 width=width,
                 height=height,
                 dominant_color=color,

@@ -12,6 +12,7 @@ from sqlalchemy import ColumnElement, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core.file_urls import signed_url
 from models.generation import (
     Generation,
     GenerationPublic,
@@ -40,10 +41,6 @@ DEFAULT_SIZE = (1024, 1024)
 
 def workflow_id(generation_id: uuid.UUID | str) -> str:
     return f"generation-{generation_id}"
-
-
-def file_url(media_id: uuid.UUID | str) -> str:
-    return f"/api/v1/files/{media_id}"
 
 
 async def _output_spec(session: AsyncSession, look: ShootingLook, shooting: Shooting) -> dict:
@@ -150,7 +147,7 @@ async def predictions_of(
 
 
 def prediction_public(prediction: Prediction) -> PredictionPublic:
-    url = file_url(prediction.media_resource_id) if prediction.media_resource_id else None
+    url = signed_url(prediction.media_resource_id) if prediction.media_resource_id else None
     return PredictionPublic.model_validate(prediction, update={"file_url": url})
 
 

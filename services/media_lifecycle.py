@@ -8,6 +8,7 @@ import sqlalchemy as sa
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core.file_urls import signed_url
 from models.media import MediaResource, MediaResourceAttachment, MediaResourcePublic
 from models.user import User
 from services import files
@@ -26,12 +27,8 @@ FILLABLE = (
 )
 
 
-def file_url(media_id: uuid.UUID) -> str:
-    return f"/api/v1/files/{media_id}"
-
-
 def public(media: MediaResource) -> MediaResourcePublic:
-    return MediaResourcePublic.model_validate(media, update={"file_url": file_url(media.id)})
+    return MediaResourcePublic.model_validate(media, update={"file_url": signed_url(media.id)})
 
 
 async def get_visible(

@@ -17,10 +17,9 @@ from models.organization import (
     OrgRole,
 )
 from models.user import User
-from services import users
 from services.errors import BadRequest, Conflict, Forbidden, NotFound
 from services.repository import apply_update
-from services.tenancy import Scope, resolve_scope
+from services.tenancy import Scope, membership_role, resolve_scope
 
 
 def to_public(org: Organization, role: OrgRole | None) -> OrganizationPublic:
@@ -109,7 +108,7 @@ async def list_members(session: AsyncSession, organization_id: uuid.UUID) -> lis
     ]
 
 
-def _check_can_grant(scope: Scope, role: OrgRole) -> None:
+def check_can_grant(scope: Scope, role: OrgRole) -> None:
     scope.require_manager()
     if role == OrgRole.OWNER and not (scope.is_superuser or scope.role == OrgRole.OWNER):
         raise Forbidden("Only an owner can make someone an owner")
@@ -128,6 +127,27 @@ async def _membership(
     return member
 
 
+async def lock(session: AsyncSession, scope: Scope, organization_id: uuid.UUID) -> Scope:
+    """Lock the organization's row for the rest of the transaction and return the caller's
+    scope as it is now.
+
+    Every change to an organization's memberships and invitations takes this lock first
+    (one lock order: organization, then invitation, then membership), so they run one after
+    the other: two owners leaving or demoting each other at once cannot both see "another
+    owner is left". The caller's role is read again under the lock, since the transaction
+    that held it may just have changed it.
+    """
+    locked = await session.scalar(
+        select(Organization.id).where(Organization.id == organization_id).with_for_update()
+    )
+    if locked is None:
+        raise NotFound("Organization not found")
+    role = await membership_role(session, user_id=scope.user_id, organization_id=organization_id)
+    if role is None and not scope.is_superuser:
+        raise NotFound("Organization not found")
+    return Scope(scope.user_id, organization_id, role, scope.is_superuser)
+
+
 async def _owner_count(session: AsyncSession, organization_id: uuid.UUID) -> int:
     return int(
         await session.scalar(
@@ -139,32 +159,6 @@ async def _owner_count(session: AsyncSession, organization_id: uuid.UUID) -> int
     )
 
 
-async def add_member(
-    session: AsyncSession, *, scope: Scope, organization_id: uuid.UUID, email: str, role: OrgRole
-) -> MemberPublic:
-    _check_can_grant(scope, role)
-    user = await users.get_by_email(session, email)
-    if user is None or not user.is_active:
-        raise NotFound("No active user with this email")
-    existing = await session.scalar(
-        select(Membership).where(
-            Membership.organization_id == organization_id, Membership.user_id == user.id
-        )
-    )
-    if existing is not None:
-        raise Conflict("This user is already a member")
-    member = Membership(organization_id=organization_id, user_id=user.id, role=role)
-    session.add(member)
-    await session.flush()
-    return MemberPublic(
-        user_id=user.id,
-        email=user.email,
-        full_name=user.full_name,
-        role=role,
-        created_at=member.created_at,
-    )
-
-
 async def change_role(
     session: AsyncSession,
     *,
@@ -173,7 +167,8 @@ async def change_role(
     user_id: uuid.UUID,
     role: OrgRole,
 ) -> Membership:
-    _check_can_grant(scope, role)
+    scope = await lock(session, scope, organization_id)
+    check_can_grant(scope, role)
     member = await _membership(session, organization_id, user_id)
     if member.role == OrgRole.OWNER and role != OrgRole.OWNER:
         if not (scope.is_superuser or scope.role == OrgRole.OWNER):
@@ -189,6 +184,7 @@ async def remove_member(
     session: AsyncSession, *, scope: Scope, organization_id: uuid.UUID, user_id: uuid.UUID
 ) -> None:
     """Owners/admins remove members; anybody may leave; the last owner cannot go."""
+    scope = await lock(session, scope, organization_id)
     if user_id != scope.user_id:
         scope.require_manager()
     member = await _membership(session, organization_id, user_id)

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core.file_urls import signed_url
 from models.base import utcnow
 from models.media import EntityType, MediaResourceAttachment
 from models.shot import (
@@ -89,7 +90,13 @@ async def revision_publics(
 ) -> list[ShotRevisionPublic]:
     media = await media_ids_by_revision(session, (r.id for r in revisions))
     return [
-        ShotRevisionPublic.model_validate(r, update={"media_resource_ids": media[r.id]})
+        ShotRevisionPublic.model_validate(
+            r,
+            update={
+                "media_resource_ids": media[r.id],
+                "file_urls": [signed_url(m) for m in media[r.id]],
+            },
+        )
         for r in revisions
     ]
 

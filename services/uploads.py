@@ -13,6 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import SQLModel
 
+from core.file_urls import signed_url
 from core.storage import ObjectStore, temp_key
 from models.base import public_view
 from models.media import (
@@ -25,7 +26,6 @@ from models.media import (
 from services import ingest
 from services import media as media_service
 from services.errors import BadRequest
-from services.generations import file_url
 
 IMAGE_TYPES = ("image/jpeg", "image/png", "image/webp")
 CSV_TYPES = ("text/csv", "application/csv", "application/vnd.ms-excel", "text/plain")
@@ -172,7 +172,7 @@ async def images_of(
                 slot=attachment.slot,
                 position=attachment.position,
                 media_resource_id=media.id,
-                file_url=file_url(media.id),
+                file_url=signed_url(media.id),
                 width=media.width,
                 height=media.height,
             )

@@ -54,18 +54,21 @@ async def update_user(session: AsyncSession, user: User, data: UserUpdate) -> Us
     return user
 
 
-async def update_me(session: AsyncSession, user: User, data: UserUpdateMe) -> User:
-    """Self-service update; a new password needs the current one."""
-    if data.new_password is not None:
-        if (
-            not data.current_password
-            or not (await verify_password(data.current_password, user.hashed_password))[0]
-        ):
-            raise BadRequest("Incorrect current password")
-        if data.current_password == data.new_password:
-            raise BadRequest("New password cannot be the same as the current one")
+async def update_me(session: AsyncSession, user: User, data: UserUpdateMe) -> bool:
+    """Self-service update; a new password or a new e-mail needs the current password
+    (whoever holds a stolen session cannot take the account over). True when the password
+    changed: the caller ends every other session."""
+    changes_email = data.email is not None and normalize_email(data.email) != user.email
+    if (data.new_password is not None or changes_email) and (
+        not data.current_password
+        or not (await verify_password(data.current_password, user.hashed_password))[0]
+    ):
+        raise BadRequest("Incorrect current password")
+    if data.new_password is not None and data.current_password == data.new_password:
+        raise BadRequest("New password cannot be the same as the current one")
     update = UserUpdate(email=data.email, full_name=data.full_name, password=data.new_password)
-    return await update_user(session, user, UserUpdate(**update.model_dump(exclude_none=True)))
+    await update_user(session, user, UserUpdate(**update.model_dump(exclude_none=True)))
+    return data.new_password is not None
 
 
 async def list_users(

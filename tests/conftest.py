@@ -22,7 +22,9 @@ from fastapi import FastAPI
 from bench.stack import SERVICE_VARS, with_database
 from core.config import Settings, get_settings
 from devstack.limits import raised_rate_limits
+from devstack.mailbox import mailbox_dir
 from tests.helpers import Api, UserHandle
+from tests.mailbox import MAILBOX_VAR, Mailbox
 
 # compute_sim and the worker, once per session for every directory that needs them.
 pytest_plugins = ("tests.stack_fixtures",)
@@ -33,12 +35,18 @@ ROOT = Path(__file__).resolve().parent.parent
 os.environ.setdefault("ENVIRONMENT", "test")
 
 
+# The bench's services plus the SMTP mailbox (devstack/mailbox.py) the tests read mail from.
+TEST_SERVICE_VARS = {**SERVICE_VARS, "mail": "SMTP_HOST"}
+
+
 @pytest.fixture(scope="session")
 def stack_env() -> Iterator[dict[str, str]]:
     """Connection variables for every service, starting embedded ones where none is given."""
-    missing = [svc for svc, var in SERVICE_VARS.items() if not os.environ.get(var)]
-    env = {k: v for k, v in os.environ.items() if k.startswith(("R2_", "TEMPORAL_"))}
-    env.update({var: os.environ[var] for var in SERVICE_VARS.values() if os.environ.get(var)})
+    missing = [svc for svc, var in TEST_SERVICE_VARS.items() if not os.environ.get(var)]
+    env = {k: v for k, v in os.environ.items() if k.startswith(("R2_", "TEMPORAL_", "SMTP_"))}
+    env.update({v: os.environ[v] for v in TEST_SERVICE_VARS.values() if os.environ.get(v)})
+    if os.environ.get(MAILBOX_VAR):  # a given SMTP server that keeps mail where we can read
+        env[MAILBOX_VAR] = os.environ[MAILBOX_VAR]
     if not missing:
         yield env
         return
@@ -52,6 +60,8 @@ def stack_env() -> Iterator[dict[str, str]]:
     try:
         with Stack(state_dir, ephemeral=True, services=missing) as started:
             env.update(started.as_env())
+            if "mail" in missing:
+                env[MAILBOX_VAR] = str(mailbox_dir(state_dir))
             yield env
     finally:
         shutil.rmtree(state_dir, ignore_errors=True)
@@ -146,6 +156,14 @@ async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
 @pytest.fixture(scope="session")
 def api(client: httpx.AsyncClient, settings: Settings) -> Api:
     return Api(client, settings)
+
+
+@pytest.fixture(scope="session")
+def mailbox(stack_env: dict[str, str]) -> Mailbox:
+    """The mail the app sent, as the tests' SMTP server received it."""
+    if not stack_env.get(MAILBOX_VAR):
+        pytest.skip(f"SMTP_HOST is given without {MAILBOX_VAR}: no mailbox to read")
+    return Mailbox(Path(stack_env[MAILBOX_VAR]))
 
 
 @pytest.fixture

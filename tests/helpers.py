@@ -95,6 +95,24 @@ class Api:
             handle.orgs.append(org.json()["id"])
         return handle
 
+    async def invite(
+        self, org: str, inviter: UserHandle, email: str, role: str = "member"
+    ) -> dict[str, Any]:
+        """Invite an address to the organization; assert the 202 and answer the invitation."""
+        r = await self.post(
+            f"/organizations/{org}/members", as_=inviter, json={"email": email, "role": role}
+        )
+        assert r.status_code == 202, r.text
+        return dict(r.json())
+
+    async def add_member(
+        self, org: str, owner: UserHandle, member: UserHandle, role: str = "member"
+    ) -> None:
+        """Make `member` a member: `owner` invites it, it accepts (membership is by consent)."""
+        invitation = await self.invite(org, owner, member.email, role)
+        r = await self.post(f"/invitations/{invitation['id']}/accept", as_=member)
+        assert r.status_code == 200, r.text
+
     async def create(
         self, path: str, body: dict[str, Any], *, as_: UserHandle, org: str | None = None
     ) -> dict[str, Any]:

@@ -15,7 +15,7 @@ import httpx
 import psutil
 
 ROOT = Path(__file__).resolve().parent.parent
-SERVICE_VARS = ("DATABASE_URL", "REDIS_URL", "R2_ENDPOINT_URL", "TEMPORAL_ADDRESS")
+SERVICE_VARS = ("DATABASE_URL", "REDIS_URL", "R2_ENDPOINT_URL", "TEMPORAL_ADDRESS", "SMTP_HOST")
 # The system health check answers only to a superuser or to this token.
 PROBE_TOKEN = "cli-test-metrics-token-0123456789"
 
@@ -98,6 +98,23 @@ def test_dev_starts_healthy_and_ctrl_c_stops_everything(tmp_path: Path) -> None:
         assert "export DATABASE_URL=" in printed
         # joined with `eval "$(sartiq env)"`, the CLI's own commands run as development
         assert "export ENVIRONMENT=development" in printed
+
+        # the API's mail goes through the stack's SMTP server; `sartiq mail` lists it
+        r = httpx.post(f"http://127.0.0.1:{port}/api/v1/password-recovery/admin@example.com")
+        assert r.status_code == 200, r.text
+        listed = ""
+        until = time.monotonic() + 30
+        while "password recovery" not in listed and time.monotonic() < until:
+            time.sleep(0.3)
+            listed = subprocess.run(
+                [sys.executable, str(ROOT / "cli.py"), "mail", "--state-dir", str(state)],
+                cwd=ROOT,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=30,
+            ).stdout
+        assert "admin@example.com" in listed and "password recovery" in listed, listed
     finally:
         os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C reaches the terminal's process group
         output = proc.communicate(timeout=30)[0].decode(errors="replace")

@@ -7,7 +7,15 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Response
 
-from api.deps import PageDep, SessionDep, SettingsDep, SuperUser, get_current_superuser
+from api.deps import (
+    PageDep,
+    RedisDep,
+    SessionDep,
+    SettingsDep,
+    SuperUser,
+    get_current_superuser,
+)
+from core import revocations
 from models.base import Page
 from models.setting import AppSettingPublic, AppSettingUpdate
 from models.user import User, UserCreate, UserPublic, UserUpdate
@@ -49,22 +57,29 @@ async def read_user(user_id: uuid.UUID, session: SessionDep) -> UserPublic:
 
 @router.patch("/users/{user_id}")
 async def update_user(
-    user_id: uuid.UUID, body: UserUpdate, session: SessionDep, me: SuperUser
+    user_id: uuid.UUID, body: UserUpdate, session: SessionDep, me: SuperUser, redis: RedisDep
 ) -> UserPublic:
+    """Update an account; deactivating it or setting its password ends its sessions (and
+    its open WebSockets, on every API process)."""
     user = await _user(session, user_id)
     if user.id == me.id and (body.is_active is False or body.is_superuser is False):
         raise BadRequest("Superusers cannot deactivate or demote themselves")
     await users.update_user(session, user, body)
-    if body.is_active is False or body.password is not None:
+    ends_sessions = body.is_active is False or body.password is not None
+    if ends_sessions:
         await auth.revoke_user_sessions(session, user.id)
     await session.commit()
+    if ends_sessions:
+        await revocations.sessions_ended(redis, user.id)
     return UserPublic.model_validate(user)
 
 
 @router.post("/users/{user_id}/deactivate")
-async def deactivate_user(user_id: uuid.UUID, session: SessionDep, me: SuperUser) -> UserPublic:
+async def deactivate_user(
+    user_id: uuid.UUID, session: SessionDep, me: SuperUser, redis: RedisDep
+) -> UserPublic:
     """Deactivate an account: it can no longer log in and its sessions end."""
-    return await update_user(user_id, UserUpdate(is_active=False), session, me)
+    return await update_user(user_id, UserUpdate(is_active=False), session, me, redis)
 
 
 @router.get("/settings")

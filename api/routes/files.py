@@ -10,8 +10,9 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import RedirectResponse
 
 from api.deps import SessionDep, SettingsDep, oauth2_scheme
+from core import file_urls
 from services import auth, files
-from services.errors import Unauthorized
+from services.errors import NotFound, Unauthorized
 
 router = APIRouter(tags=["files"])
 
@@ -22,18 +23,27 @@ async def get_file(
     request: Request,
     session: SessionDep,
     settings: SettingsDep,
-    token: Annotated[str | None, Query(description="Access token, for <img src> use.")] = None,
+    exp: Annotated[int | None, Query(description="Expiry of a signed file URL.")] = None,
+    sig: Annotated[str | None, Query(max_length=128, description="Its signature.")] = None,
     format: Annotated[Literal["jpeg", "png", "webp", "avif", "auto"] | None, Query()] = None,
     width: Annotated[int | None, Query(ge=1, le=8192)] = None,
     height: Annotated[int | None, Query(ge=1, le=8192)] = None,
     quality: Annotated[int | None, Query(ge=1, le=100)] = None,
 ) -> RedirectResponse:
-    """302 to the CDN (or a short-lived presigned URL when there is no public CDN)."""
-    bearer = await oauth2_scheme(request) or token
-    if not bearer:
-        raise Unauthorized("Not authenticated")
-    user = await auth.user_from_access_token(session, settings, bearer)
-    media = await files.visible_media(session, user, media_id)
+    """302 to the CDN (or a short-lived presigned URL when there is no public CDN).
+
+    With a bearer token (header only) for media the caller may see, or as a signed URL
+    (`?exp=&sig=`, as API responses give them in `file_url`/`file_urls`) for `<img src>`."""
+    if exp is not None and sig is not None:
+        if not file_urls.verify(settings, media_id, exp, sig):
+            raise NotFound("File not found")
+        media = await files.media_by_id(session, media_id)
+    else:
+        bearer = await oauth2_scheme(request)
+        if not bearer:
+            raise Unauthorized("Not authenticated")
+        user = await auth.user_from_access_token(session, settings, bearer)
+        media = await files.visible_media(session, user, media_id)
     if settings.R2_PUBLIC_URL:
         url = files.cdn_url(
             settings, media.storage_key, fmt=format, width=width, height=height, quality=quality

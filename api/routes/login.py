@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request
 from fastapi.security import OAuth2PasswordRequestForm
 
-from api.deps import CurrentUser, SessionDep, SettingsDep, TokenDep
+from api.deps import CurrentUser, RedisDep, SessionDep, SettingsDep, TokenDep
 from api.rate_limits import (
     LoginLimit,
     RecoveryLimit,
@@ -15,10 +15,11 @@ from api.rate_limits import (
     client_address,
     limiter_of,
 )
+from core import revocations
 from models.base import Message
 from models.user import NewPassword, RefreshRequest, Token, UserPublic
 from services import auth, users
-from services.email import send_email
+from services.email import send_email_soon
 from services.errors import Unauthorized
 
 router = APIRouter(tags=["login"])
@@ -82,15 +83,20 @@ async def logout(
     settings: SettingsDep,
     user: CurrentUser,
     token: TokenDep,
+    redis: RedisDep,
     body: RefreshRequest | None = None,
 ) -> Message:
-    """End the current session: its refresh tokens and access tokens stop working."""
-    await auth.logout(
+    """End the current session: its refresh tokens, its access tokens and its open
+    WebSockets (on every API process) stop working."""
+    ended = await auth.logout(
         session,
+        user_id=user.id,
         family_id=auth.session_family(settings, token or ""),
         refresh_token=body.refresh_token if body else None,
     )
     await session.commit()
+    for family in ended:
+        await revocations.session_ended(redis, user.id, family)
     return Message(message="Logged out")
 
 
@@ -104,12 +110,14 @@ async def test_token(user: CurrentUser) -> UserPublic:
 async def recover_password(
     email: str, session: SessionDep, settings: SettingsDep, _limit: RecoveryLimit
 ) -> Message:
-    """Send a reset link. The answer is the same whether the account exists or not."""
+    """Send a reset link. The answer is the same whether the account exists or not, and so
+    is its time: the mail goes out in the background, after the answer, so neither the SMTP
+    server's latency nor the sending itself shows on this request."""
     user = await users.get_by_email(session, email)
     if user is not None and user.is_active:
         token = auth.reset_token(settings, user)
         link = f"{settings.FRONTEND_HOST}/reset-password?token={token}"
-        await send_email(
+        send_email_soon(
             settings,
             to=user.email,
             subject=f"{settings.PROJECT_NAME} - password recovery",
@@ -120,9 +128,17 @@ async def recover_password(
 
 @router.post("/reset-password/")
 async def reset_password(
-    body: NewPassword, session: SessionDep, settings: SettingsDep, _limit: RecoveryLimit
+    body: NewPassword,
+    session: SessionDep,
+    settings: SettingsDep,
+    redis: RedisDep,
+    _limit: RecoveryLimit,
 ) -> Message:
-    """Set a new password with a reset token (single use)."""
-    await auth.reset_password(session, settings, token=body.token, new_password=body.new_password)
+    """Set a new password with a reset token (single use); every session of the account
+    ends, open WebSockets included."""
+    user = await auth.reset_password(
+        session, settings, token=body.token, new_password=body.new_password
+    )
     await session.commit()
+    await revocations.sessions_ended(redis, user.id)
     return Message(message="Password updated successfully")

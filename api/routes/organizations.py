@@ -1,4 +1,4 @@
-"""Organizations and memberships."""
+"""Organizations, memberships and the invitations that lead to them."""
 
 from __future__ import annotations
 
@@ -6,10 +6,12 @@ import uuid
 
 from fastapi import APIRouter, Response
 
-from api.deps import CurrentUser, PageDep, SessionDep
+from api.deps import CurrentUser, PageDep, RedisDep, SessionDep, SettingsDep
+from api.rate_limits import InvitationLimit
+from core import revocations
 from models.base import Page
+from models.invitation import InvitationCreate, InvitationPublic
 from models.organization import (
-    MemberAdd,
     MemberPublic,
     MemberUpdate,
     OrganizationCreate,
@@ -17,7 +19,8 @@ from models.organization import (
     OrganizationUpdate,
     OrgRole,
 )
-from services import organizations
+from services import invitations, organizations
+from services.email import send_email_soon
 
 router = APIRouter(prefix="/organizations", tags=["organizations"])
 
@@ -68,14 +71,17 @@ async def update_organization(
 
 @router.delete("/{organization_id}", status_code=204)
 async def delete_organization(
-    organization_id: uuid.UUID, user: CurrentUser, session: SessionDep
+    organization_id: uuid.UUID, user: CurrentUser, session: SessionDep, redis: RedisDep
 ) -> Response:
     """Delete the organization and everything it owns (owner only)."""
     org, scope = await organizations.get_in_scope(
         session, user=user, organization_id=organization_id
     )
+    members = [m.user_id for m in await organizations.list_members(session, organization_id)]
     await organizations.delete(session, org, scope)
     await session.commit()
+    for member in members:
+        await revocations.memberships_changed(redis, member)
     return Response(status_code=204)
 
 
@@ -88,17 +94,60 @@ async def list_members(
     return Page(data=members, count=len(members))
 
 
-@router.post("/{organization_id}/members", status_code=201)
-async def add_member(
-    organization_id: uuid.UUID, body: MemberAdd, user: CurrentUser, session: SessionDep
-) -> MemberPublic:
-    """Add an existing user by e-mail (owner/admin; only owners grant `owner`)."""
-    _, scope = await organizations.get_in_scope(session, user=user, organization_id=organization_id)
-    member = await organizations.add_member(
-        session, scope=scope, organization_id=organization_id, email=body.email, role=body.role
+@router.post("/{organization_id}/members", status_code=202)
+async def invite_member(
+    organization_id: uuid.UUID,
+    body: InvitationCreate,
+    user: CurrentUser,
+    session: SessionDep,
+    settings: SettingsDep,
+    _limit: InvitationLimit,
+) -> InvitationPublic:
+    """Invite an address (owner/admin; only owners invite as `owner`): 202 with a pending
+    invitation and a mail to the address, whether or not it has an account or is a member
+    already (then accepting changes nothing). It joins when its owner accepts."""
+    org, scope = await organizations.get_in_scope(
+        session, user=user, organization_id=organization_id
+    )
+    invitation = await invitations.invite(
+        session,
+        settings,
+        scope=scope,
+        organization_id=organization_id,
+        email=body.email,
+        role=body.role,
     )
     await session.commit()
-    return member
+    subject, text = invitations.invitation_mail(settings, invitation, org.name)
+    send_email_soon(settings, to=invitation.email, subject=subject, body=text)
+    return invitations.to_public(invitation, org.name)
+
+
+@router.get("/{organization_id}/invitations")
+async def list_invitations(
+    organization_id: uuid.UUID, user: CurrentUser, session: SessionDep, page: PageDep
+) -> Page[InvitationPublic]:
+    """The organization's invitations with their status, newest first (owner/admin)."""
+    org, scope = await organizations.get_in_scope(
+        session, user=user, organization_id=organization_id
+    )
+    rows, count = await invitations.list_for_organization(
+        session, scope=scope, organization_id=organization_id, skip=page.skip, limit=page.limit
+    )
+    return Page(data=[invitations.to_public(i, org.name) for i in rows], count=count)
+
+
+@router.delete("/{organization_id}/invitations/{invitation_id}", status_code=204)
+async def revoke_invitation(
+    organization_id: uuid.UUID, invitation_id: uuid.UUID, user: CurrentUser, session: SessionDep
+) -> Response:
+    """Withdraw a pending invitation (owner/admin); 409 once it is answered."""
+    _, scope = await organizations.get_in_scope(session, user=user, organization_id=organization_id)
+    await invitations.revoke(
+        session, scope=scope, organization_id=organization_id, invitation_id=invitation_id
+    )
+    await session.commit()
+    return Response(status_code=204)
 
 
 @router.patch("/{organization_id}/members/{user_id}")
@@ -108,24 +157,32 @@ async def change_member_role(
     body: MemberUpdate,
     user: CurrentUser,
     session: SessionDep,
+    redis: RedisDep,
 ) -> MemberPublic:
     _, scope = await organizations.get_in_scope(session, user=user, organization_id=organization_id)
     await organizations.change_role(
         session, scope=scope, organization_id=organization_id, user_id=user_id, role=body.role
     )
     await session.commit()
+    await revocations.memberships_changed(redis, user_id)
     members = await organizations.list_members(session, organization_id)
     return next(m for m in members if m.user_id == user_id)
 
 
 @router.delete("/{organization_id}/members/{user_id}", status_code=204)
 async def remove_member(
-    organization_id: uuid.UUID, user_id: uuid.UUID, user: CurrentUser, session: SessionDep
+    organization_id: uuid.UUID,
+    user_id: uuid.UUID,
+    user: CurrentUser,
+    session: SessionDep,
+    redis: RedisDep,
 ) -> Response:
-    """Remove a member (owner/admin), or leave (yourself)."""
+    """Remove a member (owner/admin), or leave (yourself); the last owner cannot go."""
     _, scope = await organizations.get_in_scope(session, user=user, organization_id=organization_id)
     await organizations.remove_member(
         session, scope=scope, organization_id=organization_id, user_id=user_id
     )
     await session.commit()
+    # The member's open sockets stop receiving the organization's events.
+    await revocations.memberships_changed(redis, user_id)
     return Response(status_code=204)

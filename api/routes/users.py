@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from api.deps import CurrentUser, SessionDep, SettingsDep
+from api.deps import CurrentUser, RedisDep, SessionDep, SettingsDep, TokenDep
 from api.rate_limits import SignupLimit
+from core import revocations
 from models.user import UserCreate, UserPublic, UserRegister, UserUpdateMe
-from services import app_settings, users
+from services import app_settings, auth, users
 from services.errors import Forbidden
 
 router = APIRouter(prefix="/users", tags=["users"])
@@ -31,8 +32,21 @@ async def read_me(user: CurrentUser) -> UserPublic:
 
 
 @router.patch("/me")
-async def update_me(body: UserUpdateMe, user: CurrentUser, session: SessionDep) -> UserPublic:
-    """Change e-mail, name or password (the password needs the current one)."""
-    await users.update_me(session, user, body)
-    await session.commit()
+async def update_me(
+    body: UserUpdateMe,
+    user: CurrentUser,
+    session: SessionDep,
+    settings: SettingsDep,
+    token: TokenDep,
+    redis: RedisDep,
+) -> UserPublic:
+    """Change e-mail, name or password. A new e-mail or password needs `current_password`;
+    a new password ends every other session of the account (their open WebSockets too)."""
+    current = auth.session_family(settings, token or "")
+    if await users.update_me(session, user, body):
+        await auth.revoke_user_sessions(session, user.id, keep_family=current)
+        await session.commit()
+        await revocations.sessions_ended(redis, user.id, keep_session_id=current)
+    else:
+        await session.commit()
     return UserPublic.model_validate(user)

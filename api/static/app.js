@@ -44,9 +44,9 @@ async function api(path, options = {}) {
   return body;
 }
 
-function fileUrl(mediaId, width) {
-  const size = width ? `&width=${width}` : "";
-  return `${API}/files/${mediaId}?token=${encodeURIComponent(state.token)}${size}`;
+// Images come as signed URLs (`/api/v1/files/{id}?exp=&sig=`): no token in any URL.
+function sized(signedUrl, width) {
+  return width ? `${signedUrl}&width=${width}` : signedUrl;
 }
 
 function log(text) {
@@ -177,7 +177,7 @@ function renderShot(shotId) {
     $("#shots tbody").append(row);
   }
   const revision = shot.current_revision;
-  const images = revision ? revision.media_resource_ids : [];
+  const images = revision ? revision.file_urls || [] : [];
   const genCell = el("td");
   if (generation) {
     genCell.append(
@@ -207,7 +207,7 @@ function renderShot(shotId) {
     el("td", {}, shot.shot_type_id.slice(0, 8), " ", el("small", { text: shot.id.slice(0, 8) })),
     el("td", {}, el("span", { class: `status shot-status ${shot.status}`, text: shot.status })),
     genCell,
-    el("td", { class: "thumbs" }, ...images.map((id) => el("img", { alt: "generated image", src: fileUrl(id, 256) }))),
+    el("td", { class: "thumbs" }, ...images.map((url) => el("img", { alt: "generated image", src: sized(url, 256) }))),
     actions,
   );
 }

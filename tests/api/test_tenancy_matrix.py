@@ -119,7 +119,11 @@ async def _victim_world(api: Api, app: FastAPI, victim: UserHandle) -> dict[str,
         )
         session.add(bulk_upload)
         await session.commit()
+    # An invitation of the victim's organization to an address that is not the attacker's:
+    # neither its organization's routes nor the invitee's (accept, decline) may reach it.
+    invitation = await api.invite(org, victim, f"invitee-{uuid.uuid4().hex[:8]}@example.com")
     return {
+        "invitations": invitation["id"],
         "bulk-uploads": str(bulk_upload.id),
         "generations": generation,
         "exports": str(export.id),

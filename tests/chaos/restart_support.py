@@ -186,11 +186,12 @@ class ReplayingSocket:
 
     async def _run(self) -> None:
         while True:
-            params = f"?token={self.user.access_token}"
+            auth = {"type": "auth", "token": self.user.access_token}
             if self.last_event_id is not None:
-                params += f"&last_event_id={self.last_event_id}"
+                auth["last_event_id"] = self.last_event_id
             try:
-                async with connect(self.url + params, open_timeout=5, max_queue=None) as conn:
+                async with connect(self.url, open_timeout=5, max_queue=None) as conn:
+                    await conn.send(json.dumps(auth))
                     hello = json.loads(await conn.recv())
                     if hello.get("type") != "auth.success":
                         raise ConnectionError(f"refused: {hello}")

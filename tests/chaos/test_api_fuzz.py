@@ -16,15 +16,10 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import contextlib
 import io
 import os
 import random
-import socket
-import subprocess
-import sys
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -38,6 +33,7 @@ from PIL import Image
 from schemathesis.core.errors import SerializationNotPossible
 
 from core.config import Settings
+from tests.api_process import api_process
 from tests.chaos.conftest import ChaosReport
 from tests.helpers import Api, UserHandle
 
@@ -51,50 +47,6 @@ REQUEST_TIMEOUT = 30.0
 # - POST /logout revokes the session family of the access token the whole run uses, so every
 #   later case would be a 401 and reach no handler.
 EXCLUDED = {("POST", "/api/v1/logout")}
-
-
-@contextlib.contextmanager
-def serve(log_path: Path) -> Iterator[str]:
-    """`uvicorn api.main:app` in a subprocess, on a socket bound here to a free port.
-
-    A separate process rather than a thread of this one: the fuzzer (hypothesis generating
-    cases) and the server each get a core instead of sharing one GIL, which halves the wall
-    time. It reads the same settings (this session's database, bucket, Temporal) from the
-    environment the `settings` fixture exported."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    command = [
-        *(sys.executable, "-m", "uvicorn", "api.main:app", "--no-proxy-headers"),
-        *("--fd", str(sock.fileno())),
-    ]
-    command += ["--log-level", "warning", "--no-access-log"]
-    with log_path.open("wb") as log:
-        server = subprocess.Popen(
-            command, pass_fds=(sock.fileno(),), stdout=log, stderr=subprocess.STDOUT
-        )
-    base_url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            if server.poll() is not None:
-                raise RuntimeError(f"the API exited with {server.returncode}: {log_path}")
-            with contextlib.suppress(requests.RequestException):
-                if requests.get(f"{base_url}/api/v1/utils/health-check/", timeout=2).ok:
-                    break
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"the API did not start within 60 s: {log_path}")
-            time.sleep(0.1)
-        yield base_url
-    finally:
-        server.terminate()
-        try:
-            server.wait(15)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
-        sock.close()
 
 
 def _png() -> bytes:
@@ -146,14 +98,11 @@ async def _seed(api: Api, user: UserHandle) -> dict[str, str]:
     # `user_id` addresses a second user, never the fuzzing one: the admin routes (as the
     # superuser) may deactivate it and the member routes may remove it.
     member = await api.new_user(with_org=False)
-    added = await api.post(
-        f"/organizations/{sacrificial['id']}/members",
-        as_=user,
-        json={"email": member.email, "role": "member"},
-    )
-    assert added.status_code in (200, 201), added.text
+    await api.add_member(sacrificial["id"], user, member)
+    invitation = await api.invite(sacrificial["id"], user, "fuzz-invitee@example.com")
     return {
         "organization_id": sacrificial["id"],
+        "invitation_id": invitation["id"],
         "user_id": member.id,
         "product_id": product["id"],
         "media_id": product["cover_image_id"],
@@ -299,7 +248,7 @@ async def test_schemathesis_finds_no_server_error(
     ids = await _seed(api, user)
     started = time.monotonic()
     server_log = tmp_path / "api.log"
-    with serve(server_log) as base_url:
+    with api_process(server_log) as base_url:
         tally = await asyncio.to_thread(
             _fuzz, base_url, user=user, superuser=superuser, ids=ids, run_seed=run_seed
         )

@@ -6,10 +6,12 @@ import asyncio
 import contextlib
 import json
 import os
+import smtplib
 import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
+from email.message import EmailMessage
 from pathlib import Path
 
 import asyncpg
@@ -26,7 +28,7 @@ from temporalio.common import Priority
 from temporalio.worker import Worker
 
 from core.temporal import SEARCH_ATTRIBUTES
-from devstack import DevstackError, Stack, StackEnv
+from devstack import DevstackError, Stack, StackEnv, mailbox
 from devstack.ports import PortReservation, is_port_free
 from devstack.postgres import PostgresService
 from devstack.process import ManagedProcess, is_alive
@@ -78,7 +80,7 @@ def env(stack: Stack) -> StackEnv:
 
 
 def test_start_embeds_everything(stack: Stack, env: StackEnv) -> None:
-    assert stack.started_services == ["postgres", "redis", "s3", "temporal"]
+    assert stack.started_services == ["postgres", "redis", "s3", "temporal", "mail"]
     assert set(env) == APP_VARS
     assert env["DATABASE_URL"].startswith("postgresql://postgres@127.0.0.1:")
     assert env["DATABASE_URL"].endswith("/sartiq")
@@ -116,6 +118,17 @@ def test_redis_ping_and_streams(env: StackEnv) -> None:
         read = client.xreadgroup("workers", "w1", {"jobs": ">"}, count=10)
         assert read == [["jobs", [(entry_id, {"kind": "generation"})]]]
         assert client.xack("jobs", "workers", entry_id) == 1
+
+
+def test_mail_keeps_what_it_receives(stack: Stack, env: StackEnv) -> None:
+    assert env["SMTP_TLS"] == "false"  # a plain local server: the app must not STARTTLS
+    message = EmailMessage()
+    message["From"], message["To"], message["Subject"] = "a@example.com", "b@example.com", "Hi"
+    message.set_content("kept")
+    with smtplib.SMTP(env["SMTP_HOST"], int(env["SMTP_PORT"]), timeout=10) as smtp:
+        smtp.send_message(message)
+    [mail] = mailbox.read(mailbox.mailbox_dir(stack.state_dir))
+    assert (mail.envelope_to, mail.subject, mail.body) == (("b@example.com",), "Hi", "kept\n")
 
 
 def test_s3_objects_presign_and_auth(env: StackEnv) -> None:
@@ -230,7 +243,7 @@ def test_external_s3_bucket_is_ensured(env: StackEnv, tmp_path: Path) -> None:
 
 def test_stop_leaves_no_process(stack: Stack, state_dir: Path) -> None:
     pids = [p.pid for service in stack._embedded.values() for p in service.processes]
-    assert len(pids) == 4 and all(psutil.pid_exists(pid) for pid in pids)
+    assert len(pids) == 5 and all(psutil.pid_exists(pid) for pid in pids)
     ports = dict(stack.ports)
     stack.stop()
     stack.stop()  # twice is fine

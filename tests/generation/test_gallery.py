@@ -53,7 +53,7 @@ async def test_list_gallery_shows_every_image_of_the_shooting(
         assert item["shot_id"] == generation["shot_id"]
         assert item["look_id"] == world["look"]["id"]
         assert item["media_resource_id"] == prediction["media_resource_id"]
-        assert item["file_url"] == f"/api/v1/files/{prediction['media_resource_id']}"
+        assert item["file_url"].startswith(f"/api/v1/files/{prediction['media_resource_id']}?exp=")
         assert item["file_url"] == prediction["file_url"]
         assert item["seed"] == prediction["seed"] and item["score"] == prediction["score"]
         assert (item["width"], item["height"]) == (256, 320)

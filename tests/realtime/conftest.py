@@ -113,8 +113,9 @@ class Socket:
 @pytest.fixture
 async def open_socket(base_url: str) -> AsyncIterator[Callable[..., Awaitable[Socket]]]:
     """Open sockets (closed after the test). `await open_socket(user)` authenticates with
-    `?token=` and keeps `auth.success` in `.hello`; `token=` sends another token and
-    `expect_success=False` leaves the handshake to the test."""
+    the first message (tokens never travel in the URL) and keeps `auth.success` in
+    `.hello`; `token=` sends another token and `expect_success=False` leaves the handshake
+    to the test."""
     opened: list[ClientConnection] = []
 
     async def _open(
@@ -127,13 +128,16 @@ async def open_socket(base_url: str) -> AsyncIterator[Callable[..., Awaitable[So
     ) -> Socket:
         token = token if token is not None else (user.access_token if user else None)
         query = {}
-        if token is not None:
-            query["token"] = token
-        if last_event_id is not None:
+        if last_event_id is not None and token is None:
             query["last_event_id"] = last_event_id
         conn = await connect(ws_url(base_url, **query), open_timeout=5, **connect_kwargs)
         opened.append(conn)
         socket = Socket(conn)
+        if token is not None:
+            auth: dict[str, Any] = {"type": "auth", "token": token}
+            if last_event_id is not None:
+                auth["last_event_id"] = last_event_id
+            await conn.send(json.dumps(auth))
         if expect_success if expect_success is not None else token is not None:
             socket.hello = await socket.recv()
             assert socket.hello["type"] == "auth.success", socket.hello

@@ -12,8 +12,10 @@ import pytest
 from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
 
-from core import events
-from core.events import Event, EventHub, Resync, Subscription, SubscriptionClosed
+from core import event_hub, events
+from core.event_hub import EventHub
+from core.events import Event
+from core.subscription import Resync, Subscription, SubscriptionClosed
 from tests.realtime.conftest import Publish
 
 MakeHub = Callable[..., Awaitable[EventHub]]
@@ -292,7 +294,7 @@ async def test_hub_overflow_drops_only_the_slow_subscriber(
 async def test_hub_reconnect_after_connection_kill_replays_missed_events(
     make_hub: MakeHub, publish: Publish, redis: Redis, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(events, "RECONNECT_BACKOFF_SECONDS", (0.4, 0.4))
+    monkeypatch.setattr(event_hub, "RECONNECT_BACKOFF_SECONDS", (0.4, 0.4))
     hub = await make_hub(queue_size=1000)
     org = uuid.uuid4()
     subscription = await hub.subscribe([events.org_scope(org)])
@@ -334,7 +336,7 @@ async def test_hub_reconnect_under_load_loses_and_repeats_nothing(
 async def test_hub_reconnect_with_trimmed_backlog_sends_resync(
     make_hub: MakeHub, publish: Publish, redis: Redis, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(events, "RECONNECT_BACKOFF_SECONDS", (1.0, 1.0))
+    monkeypatch.setattr(event_hub, "RECONNECT_BACKOFF_SECONDS", (1.0, 1.0))
     hub = await make_hub(maxlen=10)
     org = uuid.uuid4()
     subscription = await hub.subscribe([events.org_scope(org)])
@@ -352,8 +354,8 @@ async def test_hub_reconnect_with_trimmed_backlog_sends_resync(
 async def test_hub_keepalive_pings_idle_connection_without_reconnecting(
     make_hub: MakeHub, publish: Publish, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(events, "KEEPALIVE_SECONDS", 0.1)
-    monkeypatch.setattr(events, "KEEPALIVE_TIMEOUT_SECONDS", 0.5)
+    monkeypatch.setattr(event_hub, "KEEPALIVE_SECONDS", 0.1)
+    monkeypatch.setattr(event_hub, "KEEPALIVE_TIMEOUT_SECONDS", 0.5)
     pings = 0
     original_ping = PubSub.ping
 
@@ -376,8 +378,8 @@ async def test_hub_keepalive_pings_idle_connection_without_reconnecting(
 async def test_hub_keepalive_reconnects_when_pings_go_unanswered(
     make_hub: MakeHub, publish: Publish, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(events, "KEEPALIVE_SECONDS", 0.1)
-    monkeypatch.setattr(events, "KEEPALIVE_TIMEOUT_SECONDS", 0.3)
+    monkeypatch.setattr(event_hub, "KEEPALIVE_SECONDS", 0.1)
+    monkeypatch.setattr(event_hub, "KEEPALIVE_TIMEOUT_SECONDS", 0.3)
 
     async def lost_ping(self: PubSub, message: object = None) -> None:
         return None  # a half-open connection: nothing ever answers

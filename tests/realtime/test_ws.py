@@ -13,9 +13,9 @@ from fastapi import FastAPI
 from redis.asyncio import Redis
 
 from api import ws
-from core import events
+from core import event_hub
 from core.config import Settings
-from core.events import EventHub
+from core.event_hub import EventHub
 from core.security import create_token, decode_token
 from models.events import server_message_adapter
 from tests.helpers import Api, UserHandle
@@ -160,10 +160,7 @@ async def test_deliver_personal_event_only_to_its_user(
     user: UserHandle,
     other_user: UserHandle,
 ) -> None:
-    added = await api.post(
-        f"/organizations/{user.orgs[0]}/members", as_=user, json={"email": other_user.email}
-    )
-    assert added.status_code == 201, added.text
+    await api.add_member(user.orgs[0], user, other_user)
     mine = await open_socket(user)
     theirs = await open_socket(other_user)
     assert set(theirs.hello["organization_ids"]) == {user.orgs[0], other_user.orgs[0]}
@@ -180,9 +177,7 @@ async def test_deliver_org_event_to_every_member_socket(
     user: UserHandle,
     other_user: UserHandle,
 ) -> None:
-    await api.post(
-        f"/organizations/{user.orgs[0]}/members", as_=user, json={"email": other_user.email}
-    )
+    await api.add_member(user.orgs[0], user, other_user)
     sockets = [await open_socket(user), await open_socket(user), await open_socket(other_user)]
     event_id = await publish(organization_id=user.orgs[0])
     for socket in sockets:
@@ -314,7 +309,7 @@ async def test_hub_survives_pubsub_kill_and_delivers_outage_events(
     user: UserHandle,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(events, "RECONNECT_BACKOFF_SECONDS", (0.4, 0.4))
+    monkeypatch.setattr(event_hub, "RECONNECT_BACKOFF_SECONDS", (0.4, 0.4))
     hub: EventHub = app.state.event_hub
     socket = await open_socket(user)
     before = (await publish(user_id=user.id),)

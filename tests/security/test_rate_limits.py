@@ -159,9 +159,15 @@ async def _bulk(c: httpx.AsyncClient, headers: dict[str, str], org: str) -> http
     )
 
 
+async def _invite(c: httpx.AsyncClient, headers: dict[str, str], org: str) -> httpx.Response:
+    body = {"email": f"{uuid.uuid4().hex}@example.com"}
+    return await c.post(f"{V1}/organizations/{org}/members", headers=headers, json=body)
+
+
 @pytest.mark.parametrize(
     ("setting", "start"),
     [
+        ("RATE_LIMIT_INVITATIONS", _invite),
         ("RATE_LIMIT_EXPORTS", _export),
         ("RATE_LIMIT_GENERATIONS", _generation),
         ("RATE_LIMIT_BULK_UPLOADS", _bulk),
