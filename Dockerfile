@@ -33,8 +33,8 @@ RUN if [ "$(dpkg --print-architecture)" != "amd64" ]; then \
 COPY pyproject.toml uv.lock README.md ./
 RUN --mount=type=cache,target=/root/.cache/uv \
     uv sync --frozen --no-dev --no-install-project
-# Then the project itself, installed editable: `sartiq` (cli.py) finds alembic.ini and
-# models/migrations beside it in /app.
+# Then the project itself, installed editable: `sartiq migrate` (devstack/database.py)
+# finds alembic.ini and models/migrations beside it in /app.
 COPY . .
 RUN --mount=type=cache,target=/root/.cache/uv \
     uv sync --frozen --no-dev

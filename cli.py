@@ -5,15 +5,10 @@ from __future__ import annotations
 import json
 import os
 import shlex
-import signal
-import socket
-import sys
-import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, TypeVar
 
-import httpx
 import typer
 
 if TYPE_CHECKING:
@@ -31,50 +26,6 @@ def _state_dir(value: Path | None) -> Path:
     return (value or Path(os.environ.get("SARTIQ_STATE_DIR", ".sartiq"))).resolve()
 
 
-def _alembic_config(database_url: str | None = None):  # type: ignore[no-untyped-def]
-    from alembic.config import Config
-
-    config = Config(str(ROOT / "alembic.ini"))
-    if database_url:
-        config.attributes["database_url"] = database_url
-    return config
-
-
-def migrate_database(database_url: str | None = None) -> None:
-    """`alembic upgrade head` on DATABASE_URL (or the given URL)."""
-    from alembic import command
-
-    command.upgrade(_alembic_config(database_url), "head")
-
-
-def _port_free(port: int) -> bool:
-    with socket.socket() as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _wait_http(url: str, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(url, timeout=1).status_code == 200:
-                return True
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    return False
-
-
 @app.command()
 def dev(
     state_dir: Annotated[
@@ -84,132 +35,14 @@ def dev(
     port: Annotated[int | None, typer.Option(help="API port (default API_PORT or 8000).")] = None,
 ) -> None:
     """Start everything: embedded Postgres, Redis, S3, Temporal, SMTP, migrations, API, worker."""
-    from devstack import DevstackError, Stack
-    from devstack.supervisor import Supervisor
+    from devstack import DevstackError
+    from devstack.dev import run
 
-    began = time.monotonic()
-    # Ctrl-C and SIGTERM both mean "stop everything cleanly". Installed explicitly: a
-    # process started in the background by a script inherits SIGINT as ignored.
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, _interrupt)
-    state = _state_dir(state_dir)
-    stack = Stack(state, fresh=fresh, log=lambda line: typer.echo(f"devstack | {line}"))
     try:
-        env = {**os.environ, **stack.start().as_env()}
+        run(_state_dir(state_dir), fresh=fresh, port=port, echo=typer.echo)
     except DevstackError as exc:
         typer.secho(str(exc), fg="red", err=True)
         raise typer.Exit(1) from exc
-    supervisor = Supervisor()
-    try:
-        env["SARTIQ_STATE_DIR"] = str(state)
-        # Explicit: unset, the settings default to production and refuse the dev secrets.
-        env.setdefault("ENVIRONMENT", "development")
-        typer.echo("migrate  | alembic upgrade head")
-        migrate_database(_async_url(env["DATABASE_URL"]))
-
-        api_port = port or int(env.get("API_PORT", "8000"))
-        if not _port_free(api_port):
-            chosen = _free_port()
-            typer.echo(f"api      | port {api_port} is taken; using {chosen}")
-            api_port = chosen
-        env["API_PORT"] = str(api_port)
-        api_url = f"http://127.0.0.1:{api_port}"
-        if not os.environ.get("COMPUTE_SERVER_API_URL"):
-            # The reference Compute Server stands in for the real, external one.
-            sim_port = 9000 if _port_free(9000) else _free_port()
-            env["COMPUTE_SERVER_API_URL"] = f"http://127.0.0.1:{sim_port}"
-            supervisor.add(
-                "compute",
-                [
-                    sys.executable,
-                    "-m",
-                    "compute_sim",
-                    "--port",
-                    str(sim_port),
-                    "--log-level",
-                    "warning",
-                ],
-                env=env,
-                cwd=ROOT,
-            )
-        # The client address is the peer unless TRUSTED_PROXIES says otherwise (api/main.py).
-        uvicorn = [sys.executable, "-m", "uvicorn", "api.main:app", "--no-proxy-headers"]
-        supervisor.add(
-            "api", [*uvicorn, "--host", "127.0.0.1", "--port", str(api_port)], env=env, cwd=ROOT
-        )
-        supervisor.add("worker", [sys.executable, str(ROOT / "worker.py")], env=env, cwd=ROOT)
-        supervisor.start_all()
-        healthy = _wait_http(f"{api_url}/api/v1/utils/health-check/", timeout=60)
-        stack_json = stack.write_stack_json()
-        info = json.loads(stack_json.read_text())
-        info["env"].update(
-            {
-                "API_URL": api_url,
-                "API_PORT": str(api_port),
-                "COMPUTE_SERVER_API_URL": env["COMPUTE_SERVER_API_URL"],
-                # `eval "$(sartiq env)"` then runs `sartiq migrate`, `schedules`... as dev.
-                "ENVIRONMENT": env["ENVIRONMENT"],
-            }
-        )
-        stack_json.write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")
-        _print_banner(env, api_url, healthy, time.monotonic() - began, stack_json)
-        supervisor.run_forever()
-    except KeyboardInterrupt:
-        typer.echo("\nstopping…")
-    finally:
-        stopping = time.monotonic()
-        supervisor.stop_all()
-        stack.stop()
-        (state / "stack.json").unlink(missing_ok=True)
-        typer.echo(f"stopped in {time.monotonic() - stopping:.1f}s")
-
-
-_interrupted = False
-
-
-def _interrupt(signum: int, frame: object) -> None:
-    """First signal: stop. Later ones (`uv run` forwards Ctrl-C a second time) are ignored
-    so they cannot cut the clean shutdown short."""
-    global _interrupted
-    if _interrupted:
-        return
-    _interrupted = True
-    raise KeyboardInterrupt
-
-
-def _async_url(url: str) -> str:
-    for prefix in ("postgresql://", "postgres://"):
-        if url.startswith(prefix):
-            return "postgresql+asyncpg://" + url[len(prefix) :]
-    return url
-
-
-def _print_banner(
-    env: dict[str, str], api_url: str, healthy: bool, seconds: float, stack_json: Path
-) -> None:
-    from core.config import DEV_SUPERUSER_PASSWORD
-
-    status = "healthy" if healthy else "NOT healthy yet (see the api log above)"
-    lines = [
-        f"Sartiq is up ({status}) in {seconds:.1f}s",
-        f"  API docs      {api_url}/docs",
-        f"  Health        {api_url}/api/v1/utils/health-check/",
-        f"  Dependencies  {api_url}/api/v1/utils/system-health-check  (superuser token)",
-        f"  Temporal UI   {env.get('TEMPORAL_UI_URL') or '(external Temporal)'}",
-        f"  S3 endpoint   {env.get('R2_ENDPOINT_URL')}  bucket {env.get('R2_BUCKET_NAME')}",
-        f"  Compute       {env.get('COMPUTE_SERVER_API_URL')}",
-        f"  Postgres      {env.get('DATABASE_URL')}",
-        f"  Mail (SMTP)   {env.get('SMTP_HOST')}:{env.get('SMTP_PORT')}  (uv run sartiq mail)",
-        f"  Login         {env.get('FIRST_SUPERUSER', 'admin@example.com')} / "
-        f"{env.get('FIRST_SUPERUSER_PASSWORD', DEV_SUPERUSER_PASSWORD)}",
-        f'  Join it       eval "$(uv run sartiq env)"   (addresses in {stack_json})',
-        "  Stop          Ctrl-C",
-    ]
-    width = max(len(line) for line in lines) + 2
-    typer.echo("=" * width)
-    for line in lines:
-        typer.echo(line)
-    typer.echo("=" * width)
 
 
 @app.command()
@@ -253,6 +86,8 @@ def mail(
 @app.command()
 def migrate() -> None:
     """Apply every migration to DATABASE_URL (`alembic upgrade head`)."""
+    from devstack.database import migrate_database
+
     migrate_database()
     typer.echo("database is at head")
 
@@ -262,7 +97,9 @@ def makemigration(message: Annotated[str, typer.Option("-m", "--message")]) -> N
     """Autogenerate a migration from the models against DATABASE_URL."""
     from alembic import command
 
-    command.revision(_alembic_config(), message=message, autogenerate=True)
+    from devstack.database import alembic_config
+
+    command.revision(alembic_config(), message=message, autogenerate=True)
 
 
 @app.command()
@@ -353,109 +190,16 @@ def bulk_upload(
     Exits 0 when the upload completed (rows that failed are listed, with the error
     report's link), 1 when it was refused, failed or was cancelled.
     """
-    from rich.console import Console
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-    )
-
-    console = Console(stderr=True)
-
-    def fail(message: str) -> typer.Exit:
-        typer.secho(message, fg="red", err=True)
-        return typer.Exit(1)
-
-    def detail(response: httpx.Response) -> str:
-        try:
-            return str(response.json().get("detail", response.text))
-        except ValueError:
-            return response.text[:200]
+    import cli_bulk_upload
 
     if api is None:
         api = "http://127.0.0.1:8000"
         stack_json = _state_dir(state_dir) / "stack.json"
         if stack_json.exists():
             api = json.loads(stack_json.read_text()).get("env", {}).get("API_URL") or api
-    if token is None:
-        email = email or typer.prompt("E-mail")
-        password = password or typer.prompt("Password", hide_input=True)
-
-    def login(http: httpx.Client) -> None:
-        r = http.post("/login/access-token", data={"username": email, "password": password})
-        if r.status_code != 200:
-            raise fail(f"login failed: {detail(r)}")
-        http.headers["Authorization"] = f"Bearer {r.json()['access_token']}"
-
-    params = {"organization_id": org}
-    try:
-        with httpx.Client(base_url=api.rstrip("/") + "/api/v1", timeout=60) as http:
-            if token is None:
-                login(http)
-            else:
-                http.headers["Authorization"] = f"Bearer {token}"
-            with file.open("rb") as content:
-                r = http.post(
-                    "/bulk-uploads/",
-                    params=params,
-                    files={"file": (file.name, content, "text/csv")},
-                    timeout=600,
-                )
-            if r.status_code != 202:
-                raise fail(f"upload refused ({r.status_code}): {detail(r)}")
-            upload = r.json()
-            console.print(f"bulk upload {upload['id']} started ({upload['workflow_id']})")
-            columns = (
-                TextColumn("{task.description:<9}"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TextColumn("{task.fields[counts]}"),
-                TimeElapsedColumn(),
-            )
-            with Progress(*columns, console=console) as progress:
-                bar = progress.add_task("pending", total=None, counts="")
-                while True:
-                    r = http.get(f"/bulk-uploads/{upload['id']}", params=params)
-                    if r.status_code == 401 and token is None:  # the access token expired
-                        login(http)
-                        continue
-                    if r.status_code != 200:
-                        raise fail(f"cannot read the upload ({r.status_code}): {detail(r)}")
-                    upload = r.json()
-                    progress.update(
-                        bar,
-                        description=upload["status"],
-                        total=upload["total_rows"] or None,
-                        completed=upload["processed_rows"],
-                        counts=f"created {upload['created_count']}  updated "
-                        f"{upload['updated_count']}  failed {upload['failed_count']}",
-                    )
-                    if upload["completed_at"]:
-                        break
-                    time.sleep(poll)
-            errors = []
-            if upload["failed_count"]:
-                r = http.get(f"/bulk-uploads/{upload['id']}/errors", params={**params, "limit": 5})
-                errors = r.json()["data"] if r.status_code == 200 else []
-    except httpx.HTTPError as error:
-        raise fail(f"cannot reach the API at {api}: {error}") from error
-    except KeyboardInterrupt:
-        typer.echo("stopped following; the upload goes on in the background", err=True)
-        raise typer.Exit(130) from None
-    typer.echo(
-        f"{upload['status']}: {upload['total_rows']} rows, {upload['created_count']} created, "
-        f"{upload['updated_count']} updated, {upload['failed_count']} failed"
+    cli_bulk_upload.run(
+        file, org=org, api=api, email=email, password=password, token=token, poll=poll
     )
-    for error in errors:
-        typer.echo(f"  row {error['row_number']} ({error['sku']}): {error['message']}")
-    if upload["failed_count"] > len(errors):
-        typer.echo(f"  … and {upload['failed_count'] - len(errors)} more")
-    if upload.get("error_report_url"):
-        typer.echo(f"error report: {upload['error_report_url']}")
-    if upload["status"] != "completed":
-        raise fail(upload.get("error_message") or f"bulk upload {upload['status']}")
 
 
 @app.command()

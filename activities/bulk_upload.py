@@ -24,7 +24,14 @@ from core import events, outbound
 from core.db import session_scope
 from core.temporal import ui_url
 from models.jobs import BulkUpload, JobStatus
-from services import bulk_uploads, csv_rows, ingest, remote_images
+from services import (
+    bulk_upload_chunks,
+    bulk_upload_files,
+    bulk_uploads,
+    csv_rows,
+    ingest,
+    remote_images,
+)
 from services import media as media_service
 from services.errors import BadRequest
 from workflows.bulk_upload_types import (
@@ -36,11 +43,6 @@ from workflows.bulk_upload_types import (
     PlanResult,
 )
 
-# Settings (module constants until core/config.py grows them; see the report).
-MAX_IMAGE_BYTES = 25 * 1024 * 1024  # per image named by a CSV (as presigned product images)
-IMAGE_FETCH_CONCURRENCY = 8  # downloads in flight per chunk
-PLAN_CACHE_SIZE = 8  # plans kept in memory per worker (each chunk activity needs one)
-
 ChunkRows = list[csv_rows.ProductRow | csv_rows.RowError]
 
 
@@ -50,7 +52,7 @@ class BulkUploadActivities:
     def __init__(self, clients: Clients) -> None:
         self.clients = clients
         self.store = clients.store
-        self._plans: OrderedDict[str, bulk_uploads.StoredPlan] = OrderedDict()
+        self._plans: OrderedDict[str, bulk_upload_files.StoredPlan] = OrderedDict()
         self._plans_lock = threading.Lock()  # chunk activities run in several threads
 
     # -- events ------------------------------------------------------------------------
@@ -83,7 +85,7 @@ class BulkUploadActivities:
                 lambda: csv_rows.plan_file(
                     bulk_uploads.stream(self.store, upload.source_key),
                     chunk_rows=data.chunk_rows,
-                    max_rows=bulk_uploads.MAX_ROWS,
+                    max_rows=self.clients.settings.BULK_UPLOAD_MAX_ROWS,
                 )
             )
         except csv_rows.CsvFileError as error:
@@ -95,7 +97,7 @@ class BulkUploadActivities:
                 "The uploaded CSV is no longer in the store", non_retryable=True
             ) from error
         key = bulk_uploads.plan_key(upload_id, data.chunk_rows)
-        body = bulk_uploads.plan_json(
+        body = bulk_upload_files.plan_json(
             plan,
             source=upload.source_key,
             organization_id=upload.organization_id,
@@ -113,17 +115,17 @@ class BulkUploadActivities:
             image_chunks=[c.index for c in plan.chunks if c.has_images],
         )
 
-    def _plan(self, key: str) -> bulk_uploads.StoredPlan:
+    def _plan(self, key: str) -> bulk_upload_files.StoredPlan:
         """The stored plan (blocking), cached: every chunk of an upload reads the same one."""
         with self._plans_lock:
             cached = self._plans.get(key)
             if cached is not None:
                 self._plans.move_to_end(key)
                 return cached
-        plan = bulk_uploads.load_plan(self.store.get(key))
+        plan = bulk_upload_files.load_plan(self.store.get(key))
         with self._plans_lock:
             self._plans[key] = plan
-            while len(self._plans) > PLAN_CACHE_SIZE:
+            while len(self._plans) > self.clients.settings.BULK_UPLOAD_PLAN_CACHE_SIZE:
                 self._plans.popitem(last=False)
         return plan
 
@@ -136,7 +138,7 @@ class BulkUploadActivities:
         for row_number, fields in csv_rows.chunk_records(data, chunk):
             row = csv_rows.validate_row(plan.header, fields, row_number)
             if isinstance(row, csv_rows.ProductRow) and row.row_number in chunk.duplicates:
-                row = bulk_uploads.duplicate_error(row, chunk.duplicates[row.row_number])
+                row = bulk_upload_chunks.duplicate_error(row, chunk.duplicates[row.row_number])
             rows.append(row)
         return chunk, rows
 
@@ -162,7 +164,9 @@ class BulkUploadActivities:
         http = outbound.OutboundClient(
             outbound.allow_list(self.clients.settings), user_agent=remote_images.USER_AGENT
         )
-        pool = ThreadPoolExecutor(IMAGE_FETCH_CONCURRENCY, thread_name_prefix="bulk-img")
+        pool = ThreadPoolExecutor(
+            self.clients.settings.BULK_UPLOAD_IMAGE_FETCH_CONCURRENCY, thread_name_prefix="bulk-img"
+        )
         try:
             pending: dict[Future[media_service.StoredFile | str], str] = {
                 pool.submit(self._ingest_url, http, url, plan): url for url in urls
@@ -180,24 +184,27 @@ class BulkUploadActivities:
             pool.shutdown(wait=False, cancel_futures=True)
             http.close()
         key = bulk_uploads.images_key(data.bulk_upload_id, data.chunk)
-        self.store.put(key, bulk_uploads.manifest_json(results), content_type="application/json")
+        self.store.put(
+            key, bulk_upload_files.manifest_json(results), content_type="application/json"
+        )
         return key
 
     def _ingest_url(
         self,
         http: outbound.OutboundClient,
         url: str,
-        plan: bulk_uploads.StoredPlan,
+        plan: bulk_upload_files.StoredPlan,
     ) -> media_service.StoredFile | str:
         """The stored image, or why the URL gives none (a row error, not a failure)."""
+        max_bytes = self.clients.settings.BULK_UPLOAD_MAX_IMAGE_BYTES
         try:
-            content = remote_images.fetch_image(http, url, max_bytes=MAX_IMAGE_BYTES)
+            content = remote_images.fetch_image(http, url, max_bytes=max_bytes)
             return ingest.store_image(
                 self.store,
                 content,
                 organization_id=plan.organization_id,
                 owner_id=plan.owner_id,
-                max_bytes=MAX_IMAGE_BYTES,
+                max_bytes=max_bytes,
             )
         except outbound.OutboundError as error:
             return error.message
@@ -212,12 +219,12 @@ class BulkUploadActivities:
         chunk, rows = await asyncio.to_thread(self._rows, data.plan_key, data.chunk)
         manifest = (
             await asyncio.to_thread(
-                lambda: bulk_uploads.load_manifest(self.store.get(data.images_key or ""))
+                lambda: bulk_upload_files.load_manifest(self.store.get(data.images_key or ""))
             )
             if data.images_key
             else {}
         )
-        ready: list[bulk_uploads.ReadyRow] = []
+        ready: list[bulk_upload_chunks.ReadyRow] = []
         errors: list[csv_rows.RowError] = []
         for row in rows:
             if isinstance(row, csv_rows.RowError):
@@ -227,7 +234,7 @@ class BulkUploadActivities:
             (errors if isinstance(outcome, csv_rows.RowError) else ready).append(outcome)  # type: ignore[arg-type]
         try:
             async with session_scope(self.clients.sessionmaker) as session:
-                result = await bulk_uploads.apply_chunk(
+                result = await bulk_upload_chunks.apply_chunk(
                     session,
                     uuid.UUID(data.bulk_upload_id),
                     rows_before=chunk.rows_before,
@@ -235,7 +242,7 @@ class BulkUploadActivities:
                     ready=ready,
                     errors=errors,
                 )
-        except bulk_uploads.ChunkOutOfOrder as error:
+        except bulk_upload_chunks.ChunkOutOfOrder as error:
             raise ApplicationError(
                 str(error), type="ChunkOutOfOrder", non_retryable=True
             ) from error
@@ -280,7 +287,7 @@ class BulkUploadActivities:
 
 def _with_images(
     row: csv_rows.ProductRow, manifest: dict[str, media_service.StoredFile | str]
-) -> bulk_uploads.ReadyRow | csv_rows.RowError:
+) -> bulk_upload_chunks.ReadyRow | csv_rows.RowError:
     images: dict[str, media_service.StoredFile] = {}
     for slot, url in row.image_urls().items():
         column = f"{slot}_url"
@@ -288,4 +295,4 @@ def _with_images(
         if isinstance(result, str):
             return csv_rows.RowError(row.row_number, row.sku, column, f"{column}: {result}")
         images[slot] = result
-    return bulk_uploads.ReadyRow(row=row, images=images)
+    return bulk_upload_chunks.ReadyRow(row=row, images=images)

@@ -29,7 +29,7 @@ from core.db import session_scope
 from core.storage import ObjectStore
 from core.temporal import ui_url
 from models.export_schemas import ExportPublic, TemplateError
-from models.jobs import Export, JobStatus
+from models.jobs import JOB_FINAL_STATUSES, Export, JobStatus
 from services import export_plan, exports
 from services import export_webhook as webhook
 from services.export_images import CONTENT_TYPES, UnreadableImage, convert
@@ -152,7 +152,7 @@ class ExportActivities:
         key = export_plan.plan_key(export_id)
         async with session_scope(self.sessionmaker) as session:
             export = await exports.load_for_update(session, export_id)
-            finished = export.status in exports.TERMINAL
+            finished = export.status in JOB_FINAL_STATUSES
             items: list[PlannedImage] = []
             shooting_name = None
             bad_template: str | None = None

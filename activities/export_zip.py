@@ -23,11 +23,11 @@ import io
 import logging
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 from botocore.exceptions import ClientError
 
+from activities.export_checkpoint import Checkpoint, Record
 from core.storage import ObjectStore
 from services import zipstream
 from services.csv_safety import safe_cell
@@ -55,57 +55,6 @@ NO_UPLOAD_CODES = frozenset({"404", "NoSuchUpload", "NotFound"})
 
 class ResumeMismatch(Exception):
     """The checkpoint does not describe the stream we regenerate: start over."""
-
-
-@dataclass(slots=True)
-class Record:
-    crc: int
-    size: int
-    width: int
-    height: int
-    md5: str
-
-    def dump(self) -> list[Any]:
-        return [self.crc, self.size, self.width, self.height, self.md5]
-
-
-@dataclass
-class Checkpoint:
-    upload_id: str
-    key: str
-    part_size: int
-    parts: list[tuple[int, str]] = field(default_factory=list)
-    records: list[Record | None] = field(default_factory=list)  # None: image skipped
-
-    @property
-    def uploaded(self) -> int:
-        return len(self.parts) * self.part_size
-
-    def details(self) -> dict[str, Any]:
-        return {
-            "upload_id": self.upload_id,
-            "key": self.key,
-            "part_size": self.part_size,
-            "parts": [[n, etag] for n, etag in self.parts],
-            "next_index": len(self.records),
-            "records": [r.dump() if r else None for r in self.records],
-        }
-
-    @classmethod
-    def parse(cls, details: Any, *, key: str, part_size: int) -> Checkpoint | None:
-        """The checkpoint in heartbeat details, if they hold one for this archive."""
-        try:
-            if details["key"] != key or details["part_size"] != part_size:
-                return None
-            return cls(
-                upload_id=str(details["upload_id"]),
-                key=key,
-                part_size=part_size,
-                parts=[(int(n), str(etag)) for n, etag in details["parts"]],
-                records=[Record(*r) if r is not None else None for r in details["records"]],
-            )
-        except (KeyError, TypeError, ValueError):
-            return None
 
 
 def _etag(value: str) -> str:

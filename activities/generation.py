@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from dataclasses import dataclass
-from typing import Any
 
 from pydantic import ValidationError
 from redis.asyncio import Redis
@@ -18,20 +16,16 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.generation_outputs import OutputReader
-from core import events, outbound
+from activities.generation_events import PendingEvent, emit, generation_event, shot_event
+from activities.generation_outputs import OutputReader, ingest_outputs
+from core import outbound
 from core.compute import ComputeClient, ComputeError, TaskCreate
 from core.config import Settings
 from core.db import session_scope
-from core.storage import ObjectStore, media_key
-from core.temporal import ui_url
+from core.storage import ObjectStore
 from models.generation import Generation, GenerationStatus, ShotGenerateRequest
-from models.media import EntityType, MediaResource
-from models.product import Product
-from models.shot_type import ShotType
-from models.style import Style
-from models.subject import Subject
-from services import generation_config, generations, images, shots
+from models.media import EntityType
+from services import compute_request, generation_config, generations
 from services import media as media_service
 from services.generation_config import WorkerConfig
 from services.tenancy import Scope
@@ -59,17 +53,6 @@ def _compute_failure(error: ComputeError) -> ApplicationError:
     return ApplicationError(str(error), type="ComputeError", non_retryable=not error.retryable)
 
 
-@dataclass(frozen=True)
-class PendingEvent:
-    """An event built inside a transaction and published after its commit."""
-
-    type: str
-    payload: dict[str, Any]
-    organization_id: uuid.UUID | None
-    user_id: uuid.UUID | None
-    dedupe_key: str
-
-
 class GenerationActivities:
     """Built once per worker with its clients."""
 
@@ -89,53 +72,18 @@ class GenerationActivities:
         self.store = store
         self._outputs = OutputReader(store, outbound.allow_list(settings))
 
-    # -- events ------------------------------------------------------------------------
+    # -- events (published after the commit, see activities/generation_events.py) --------
 
     async def _generation_event(
         self, session: AsyncSession, generation: Generation, kind: str
     ) -> PendingEvent:
-        """generation.<kind> with the generation as GET /generations/{id} shows it; the
-        dedupe key makes a retried activity publish nothing new."""
-        await session.flush()
-        (public,) = await generations.publics(
-            session, [generation], ui_url=lambda wid: ui_url(self.settings, wid)
-        )
-        key = f"generation:{generation.id}:{generation.attempt}:{kind}"
-        if kind == "updated":
-            key += f":{generation.status.value}:{generation.progress:.3f}"
-        return PendingEvent(
-            type=f"generation.{kind}",
-            payload=public.model_dump(mode="json"),
-            organization_id=generation.organization_id,
-            user_id=generation.owner_id,
-            dedupe_key=key,
-        )
+        return await generation_event(self.settings, session, generation, kind)
 
     async def _shot_event(self, session: AsyncSession, shot_id: uuid.UUID) -> PendingEvent | None:
-        public = await shots.public_by_id(session, shot_id)
-        if public is None:
-            return None
-        return PendingEvent(
-            type="shot.updated",
-            payload=public.model_dump(mode="json"),
-            organization_id=public.organization_id,
-            user_id=public.owner_id,
-            dedupe_key=f"shot:{public.id}:{public.current_revision_id}:{public.status}",
-        )
+        return await shot_event(session, shot_id)
 
     async def _emit(self, pending: list[PendingEvent | None]) -> None:
-        """Publish after the commit, so a client that reloads on an event reads the new
-        state; a retry re-publishes under the same dedupe keys, never twice."""
-        for event in pending:
-            if event is not None:
-                await events.publish(
-                    self.redis,
-                    type=event.type,
-                    payload=event.payload,
-                    organization_id=event.organization_id,
-                    user_id=event.user_id,
-                    dedupe_key=event.dedupe_key,
-                )
+        await emit(self.redis, pending)
 
     # -- database ------------------------------------------------------------------------
 
@@ -189,7 +137,7 @@ class GenerationActivities:
             width=config.width,
             height=config.height,
             format=config.format,
-            inputs=await self._inputs(session, generation, config),
+            inputs=await compute_request.compute_inputs(session, generation, config),
             max_attempts=config.max_attempts,
             min_confidence_score=config.min_confidence_score,
             deadline_seconds=config.deadline_seconds,
@@ -197,47 +145,6 @@ class GenerationActivities:
             sim=config.sim,
             already_finished=already_finished,
         )
-
-    async def _inputs(
-        self, session: AsyncSession, generation: Generation, config: WorkerConfig
-    ) -> dict[str, Any]:
-        """The compute inputs: a prompt composed from the look, and reference images."""
-        parts: list[str] = []
-        image_keys: list[str] = []
-        for product_id in (generation.product_id, generation.second_product_id):
-            product = await session.get(Product, product_id) if product_id else None
-            if product is not None:
-                parts.append(
-                    f"{product.name}" + (f": {product.description}" if product.description else "")
-                )
-                covers = await media_service.attached(
-                    session,
-                    entity_type=EntityType.PRODUCT,
-                    entity_ids=[product.id],
-                    slot="cover_image",
-                )
-                for media_id in covers.get(product.id, []):
-                    row = await session.get(MediaResource, media_id)
-                    if row is not None:
-                        image_keys.append(row.storage_key)
-        for model, label in ((Subject, "worn by"), (Style, "style"), (ShotType, "shot")):
-            entity_id = {
-                Subject: generation.subject_id,
-                Style: generation.style_id,
-                ShotType: generation.shot_type_id,
-            }[model]
-            entity = await session.get(model, entity_id) if entity_id else None
-            if entity is not None:
-                prompt = getattr(entity, "prompt", None) or entity.name
-                parts.append(f"{label}: {prompt}")
-        return {
-            "prompt": config.prompt or "; ".join(parts) or "fashion product photo",
-            "negative_prompt": config.negative_prompt,
-            "strategy": generation.strategy.value,
-            "model": generation.model,
-            "seed": config.seed,
-            "input_image_keys": image_keys,
-        }
 
     @activity.defn(name="generation.plan_batch")
     async def plan_batch(self, data: PlanBatchInput) -> list[PlannedGeneration]:
@@ -455,33 +362,6 @@ class GenerationActivities:
 
     @activity.defn(name="generation.store_outputs")
     def store_outputs(self, data: StoreOutputsInput) -> list[StoredOutput]:
-        """Download each output, read its facts and write it at its canonical key."""
-        organization_id = uuid.UUID(data.organization_id) if data.organization_id else None
-        owner_id = uuid.UUID(data.owner_id) if data.owner_id else None
-        stored = []
-        for image in data.images:
-            activity.heartbeat(image.key or image.url)
-            content = self._outputs.read(image)
-            info = images.analyze(content)
-            content_hash = images.md5_hex(content)
-            media_id = media_service.media_id_for(
-                organization_id=organization_id, owner_id=owner_id, content_hash=content_hash
-            )
-            key = media_key(media_id, info.extension)
-            if self.store.head(key) is None:
-                self.store.put(key, content, content_type=info.content_type)
-            stored.append(
-                StoredOutput(
-                    media_id=str(media_id),
-                    content_hash=content_hash,
-                    extension=info.extension,
-                    content_type=info.content_type,
-                    file_size=len(content),
-                    width=info.width,
-                    height=info.height,
-                    dominant_color=info.dominant_color,
-                    seed=image.seed,
-                    color_profile=info.color_profile,
-                )
-            )
-        return stored
+        """Each output stored as media through the one ingest path (see
+        activities/generation_outputs.py)."""
+        return ingest_outputs(self._outputs, data)

@@ -16,7 +16,8 @@ from temporalio.service import RPCError, RPCStatusCode
 from core import events
 from core.config import Settings
 from core.db import session_scope
-from core.temporal import ui_url
+from core.starts import shooting_generation_id, start_generation
+from core.temporal import PRIORITY_BATCH_CHILD, PRIORITY_INTERACTIVE, ui_url
 from models.generation import Generation, GenerationStatus
 from services import auth, generations, maintenance, usage
 from workflows.maintenance_types import (
@@ -24,12 +25,6 @@ from workflows.maintenance_types import (
     ReconcileResult,
     UsageReportInput,
     UsageReportResult,
-)
-from workflows.starts import (
-    PRIORITY_BATCH_CHILD,
-    PRIORITY_INTERACTIVE,
-    shooting_generation_id,
-    start_generation,
 )
 from workflows.types import SessionCleanupInput, SessionCleanupResult
 

@@ -10,7 +10,7 @@ from typing import Annotated
 from fastapi import Depends, Query, Request
 from fastapi.security import OAuth2PasswordBearer
 from redis.asyncio import Redis
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from core.config import Settings
 from core.storage import ObjectStore
@@ -36,6 +36,10 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
         yield session
 
 
+async def get_engine(request: Request) -> AsyncEngine:
+    return request.app.state.engine
+
+
 async def get_redis(request: Request) -> Redis:
     return request.app.state.redis
 
@@ -49,6 +53,7 @@ async def get_temporal(request: Request) -> LazyClient:
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
+EngineDep = Annotated[AsyncEngine, Depends(get_engine)]
 RedisDep = Annotated[Redis, Depends(get_redis)]
 StoreDep = Annotated[ObjectStore, Depends(get_store)]
 TemporalDep = Annotated[LazyClient, Depends(get_temporal)]

@@ -51,13 +51,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.sessionmaker = create_sessionmaker(engine)
         app.state.redis = Redis.from_url(settings.REDIS_URL)
         app.state.store = ObjectStore(settings)
-        app.state.s3 = app.state.store.client
         app.state.temporal = LazyClient(settings)
         async with session_scope(app.state.sessionmaker) as session:
             await users.ensure_first_superuser(session, settings)
             await presets.ensure_system_presets(session)
         app.state.rate_limiter = RateLimiter(settings)
-        app.state.event_hub = EventHub(app.state.redis)  # the one pub/sub link of this process
+        # The one pub/sub link of this process.
+        app.state.event_hub = EventHub(app.state.redis, settings)
         # Revocations from any API process reach this one's sockets through the hub.
         app.state.socket_registry = SocketRegistry(app.state.event_hub, app.state.sessionmaker)
         await app.state.event_hub.start()

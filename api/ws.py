@@ -1,7 +1,7 @@
 """`GET /api/v1/ws`: the real-time socket (DESIGN §7).
 
 Protocol: authenticate with a one-time `?ticket=` (POST /api/v1/ws/ticket, api/ws_tickets.py)
-or a first message `{"type": "auth", "token": ...}` (within AUTH_TIMEOUT_SECONDS); never a
+or a first message `{"type": "auth", "token": ...}` (within WS_AUTH_TIMEOUT_SECONDS); never a
 token in the URL. The server answers `auth.success` or `auth.error` + close 1008. Then the
 events of the user's own scope and of its organizations (memberships read at connect and
 re-read when they change, api/ws_sessions.py), optionally preceded by those missed since
@@ -31,6 +31,7 @@ from starlette.websockets import WebSocketState
 
 from api import ws_tickets
 from api.ws_sessions import LiveSocket, SocketRegistry, scopes_of
+from core.config import Settings
 from core.event_hub import EventHub
 from core.metrics import WEBSOCKET_CONNECTIONS
 from core.security import InvalidTokenError, decode_token
@@ -49,11 +50,11 @@ from services.errors import Unauthorized
 
 log = logging.getLogger(__name__)
 
-# Settings (module constants until core/config.py grows them; see the report).
-AUTH_TIMEOUT_SECONDS = 5.0  # how long an unauthenticated socket may wait for its auth message
-MAX_CONNECTION_SECONDS: float | None = None  # optional cap on a socket's lifetime
-CLOSE_AT_TOKEN_EXPIRY = True  # a socket lives no longer than its access token
-CLOSE_TIMEOUT_SECONDS = 5.0  # a close that cannot be sent (client not reading) is abandoned
+# Timeouts and lifetimes are the WS_* settings of the app (core/config.py). The socket reads
+# them, its clients and its hub from `websocket.app.state`, not through api/deps.py: those
+# take a Request, which a WebSocket route does not have, and a dependency lives as long as
+# the route, here the whole socket: a SessionDep would hold a database connection open while
+# events stream, where the session must close once the socket is authenticated.
 
 POLICY_VIOLATION = 1008
 GOING_AWAY = 1001
@@ -120,6 +121,7 @@ async def _serve(
     websocket: WebSocket, ticket: str | None, last_event_id: str | None, *, token_in_url: bool
 ) -> None:
     state = websocket.app.state
+    settings: Settings = state.settings
     try:
         if token_in_url:
             # Refused rather than ignored, so a client learns at once why it is not let in.
@@ -127,10 +129,10 @@ async def _serve(
         if ticket is not None:
             identity = await _from_ticket(state, ticket)
         else:
-            first = await _first_message(websocket)
+            first = await _first_message(websocket, settings.WS_AUTH_TIMEOUT_SECONDS)
             last_event_id = first.last_event_id or last_event_id
             identity = await _from_token(state, first.token)
-        deadline = _deadline(identity.expires_at)
+        deadline = _deadline(settings, identity.expires_at)
     except _Refused as refused:
         await websocket.send_text(AuthErrorMessage(error=refused.error).model_dump_json())
         await _close(websocket, POLICY_VIOLATION, refused.error)
@@ -171,9 +173,9 @@ async def _serve(
         hub.unsubscribe(subscription)
 
 
-async def _first_message(websocket: WebSocket) -> AuthClientMessage:
+async def _first_message(websocket: WebSocket, within: float) -> AuthClientMessage:
     try:
-        async with asyncio.timeout(AUTH_TIMEOUT_SECONDS):
+        async with asyncio.timeout(within):
             raw = await _receive_text(websocket)
     except TimeoutError as exc:
         raise _Refused("Authentication timed out") from exc
@@ -220,12 +222,13 @@ async def _from_ticket(state: Any, value: str) -> Identity:
     return Identity(ticket.user_id, ticket.session_id, organization_ids, ticket.expires_at)
 
 
-def _deadline(expires_at: float) -> tuple[float, int, str] | None:
+def _deadline(settings: Settings, expires_at: float) -> tuple[float, int, str] | None:
     """(monotonic time, close code, reason) at which the socket is closed, if any."""
     limits: list[tuple[float, int, str]] = []
-    if MAX_CONNECTION_SECONDS is not None:
-        limits.append((MAX_CONNECTION_SECONDS, GOING_AWAY, "connection lifetime reached"))
-    if CLOSE_AT_TOKEN_EXPIRY:
+    lifetime = settings.WS_MAX_CONNECTION_SECONDS
+    if lifetime is not None:
+        limits.append((lifetime, GOING_AWAY, "connection lifetime reached"))
+    if settings.WS_CLOSE_AT_TOKEN_EXPIRY:
         limits.append((expires_at - time.time(), POLICY_VIOLATION, "access token expired"))
     if not limits:
         return None
@@ -315,6 +318,8 @@ async def _receive_text(websocket: WebSocket) -> str | None:
 async def _close(websocket: WebSocket, code: int, reason: str) -> None:
     if websocket.application_state == WebSocketState.DISCONNECTED:
         return
+    # A close the client does not read (it stopped reading) is abandoned after this long.
+    within = websocket.app.state.settings.WS_CLOSE_TIMEOUT_SECONDS
     with contextlib.suppress(Exception):
-        async with asyncio.timeout(CLOSE_TIMEOUT_SECONDS):
+        async with asyncio.timeout(within):
             await websocket.close(code=code, reason=reason[:120])

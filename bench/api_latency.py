@@ -25,8 +25,10 @@ from bench.bare import BARE_QUEUE, BareInput, BareWorkflow
 from bench.figures import Figure, ratio
 from bench.http_load import KeepAliveConnection
 from bench.session import Session
-from bench.stack import BenchStack, Child, Log, free_port, plain_pg, wait_http
+from bench.stack import BenchStack, Log, bench_process, wait_http
 from bench.stats import latency_summary
+from devstack.database import plain_pg
+from devstack.ports import free_port
 
 PRODUCTS = 200
 PAGE = 50
@@ -154,7 +156,7 @@ async def run(stack: BenchStack, *, requests: int, concurrency: int, log: Log) -
     pool_size = settings.DATABASE_POOL_SIZE + settings.DATABASE_MAX_OVERFLOW
     session = Session(stack.api_url, connections=concurrency)
     port = free_port()
-    idle = Child(
+    idle = bench_process(
         "api (no worker)",
         [
             *(stack.children["api"].argv[:6]),

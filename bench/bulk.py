@@ -8,14 +8,15 @@ import asyncio
 import csv
 import io
 import json
-import threading
 import time
 import uuid
 from datetime import UTC, datetime
 
 from bench.figures import Figure, ratio
 from bench.session import Session
-from bench.stack import BenchStack, Log, plain_pg
+from bench.stack import BenchStack, Log
+from devstack.database import plain_pg
+from devstack.memory import PeakRss
 
 HEADER = ("sku", "name", "product_family", "product_type", "description", "tags")
 RSS_GOAL_MIB = 300
@@ -41,42 +42,6 @@ def csv_bytes(rows: list[tuple[str, ...]]) -> bytes:
     writer.writerow(HEADER)
     writer.writerows(rows)
     return out.getvalue().encode()
-
-
-class PeakRss:
-    """The peak resident memory of a process and its children, sampled in a thread."""
-
-    def __init__(self, pid: int) -> None:
-        import psutil
-
-        self.process = psutil.Process(pid)
-        self.before = self._rss()
-        self.peak = self.before
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _rss(self) -> int:
-        import psutil
-
-        total = 0
-        for proc in [self.process, *self.process.children(recursive=True)]:
-            try:
-                total += proc.memory_info().rss
-            except psutil.Error:
-                continue
-        return total
-
-    def _run(self) -> None:
-        while not self._stop.wait(0.02):
-            self.peak = max(self.peak, self._rss())
-
-    def __enter__(self) -> PeakRss:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self._stop.set()
-        self._thread.join()
 
 
 async def _upload(session: Session, data: bytes, within: float) -> dict[str, object]:

@@ -106,7 +106,7 @@ async def _run(
 async def _service_versions(stack: BenchStack) -> dict[str, str]:
     import asyncpg
 
-    from bench.stack import plain_pg
+    from devstack.database import plain_pg
 
     conn = await asyncpg.connect(plain_pg(stack.settings.DATABASE_URL))
     try:

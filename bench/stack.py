@@ -13,52 +13,29 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import signal
-import socket
-import subprocess
 import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
+
+from devstack.database import (
+    create_database,
+    drop_database,
+    migrate_database,
+    plain_pg,
+    with_database,
+)
+from devstack.ports import free_port
+from devstack.process import ManagedProcess
+from devstack.registry import REPLACED_BY
 
 ROOT = Path(__file__).resolve().parent.parent
-SERVICE_VARS = {
-    "postgres": "DATABASE_URL",
-    "redis": "REDIS_URL",
-    "s3": "R2_ENDPOINT_URL",
-    "temporal": "TEMPORAL_ADDRESS",
-}
+# Every service but the mailbox: the bench sends no mail.
+SERVICE_VARS = {service: var for service, var in REPLACED_BY.items() if service != "mail"}
 Log = Callable[[str], None]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def plain_pg(url: str) -> str:
-    """An asyncpg/libpq URL (SQLAlchemy's driver suffix removed)."""
-    return url.replace("postgresql+asyncpg://", "postgresql://")
-
-
-def with_database(url: str, name: str) -> str:
-    base, _, query = url.partition("?")
-    base = base.rsplit("/", 1)[0] if base.count("/") > 2 else base
-    return f"{base}/{name}" + (f"?{query}" if query else "")
-
-
-async def admin_sql(server_url: str, statement: str) -> None:
-    import asyncpg
-
-    conn = await asyncpg.connect(plain_pg(server_url))
-    try:
-        await conn.execute(statement)
-    finally:
-        await conn.close()
 
 
 @contextlib.contextmanager
@@ -81,56 +58,15 @@ def services(state_dir: Path, log: Log) -> Iterator[dict[str, str]]:
         yield env
 
 
-@dataclass
-class Child:
-    """A child process in its own process group, its output in a log file."""
-
-    name: str
-    argv: list[str]
-    env: dict[str, str]
-    log_path: Path
-    proc: subprocess.Popen[bytes] | None = None
-    _log: IO[bytes] | None = None
-
-    def start(self) -> None:
-        from devstack.supervisor import die_with_parent
-
-        self._log = self.log_path.open("ab")
-        self.proc = subprocess.Popen(
-            self.argv,
-            cwd=ROOT,
-            env=self.env,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            # Own group (Ctrl-C reaches the bench, which stops its children in order), and
-            # SIGTERM if the bench dies without doing so: no process outlives a run.
-            start_new_session=True,
-            preexec_fn=die_with_parent,
-        )
-
-    @property
-    def pid(self) -> int:
-        assert self.proc is not None
-        return self.proc.pid
-
-    def check(self) -> None:
-        if self.proc is not None and self.proc.poll() is not None:
-            tail = self.log_path.read_text(errors="replace")[-3000:]
-            raise RuntimeError(f"{self.name} exited with {self.proc.returncode}:\n{tail}")
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(timeout=5)
-        if self._log is not None:
-            self._log.close()
-            self._log = None
+def bench_process(
+    name: str, argv: list[str], env: dict[str, str], log_path: Path
+) -> ManagedProcess:
+    """A process of the system under measurement, its output in `log_path`: in its own
+    group (Ctrl-C reaches the bench, which stops its children in order), and SIGTERMed if
+    the bench dies without doing so: no process outlives a run."""
+    return ManagedProcess(
+        name, argv, env=env, cwd=ROOT, log_path=log_path, die_with_parent=True, stop_timeout=10
+    )
 
 
 @dataclass
@@ -142,24 +78,24 @@ class BenchStack:
     api_url: str
     sim_url: str
     client: Any
-    children: dict[str, Child] = field(default_factory=dict)
+    children: dict[str, ManagedProcess] = field(default_factory=dict)
 
     @property
     def prefix(self) -> str:
         return str(self.settings.TASK_QUEUE_PREFIX)
 
     def check(self) -> None:
-        for child in self.children.values():
-            child.check()
+        for process in self.children.values():
+            process.raise_if_exited()
 
 
-async def wait_http(url: str, child: Child, within: float = 60) -> None:
+async def wait_http(url: str, child: ManagedProcess, within: float = 60) -> None:
     import httpx
 
     deadline = time.monotonic() + within
     async with httpx.AsyncClient(timeout=2) as http:
         while time.monotonic() < deadline:
-            child.check()
+            child.raise_if_exited()
             with contextlib.suppress(httpx.HTTPError):
                 if (await http.get(url)).status_code < 500:
                     return
@@ -167,7 +103,7 @@ async def wait_http(url: str, child: Child, within: float = 60) -> None:
     raise RuntimeError(f"{child.name} not healthy at {url} after {within:.0f}s")
 
 
-async def _wait_pollers(client: Any, queue: str, child: Child, within: float = 60) -> None:
+async def _wait_pollers(client: Any, queue: str, child: ManagedProcess, within: float = 60) -> None:
     """Until a worker polls `queue` (so the first measured run does not wait for startup)."""
     from temporalio.api.enums.v1 import TaskQueueType
     from temporalio.api.taskqueue.v1 import TaskQueue
@@ -175,7 +111,7 @@ async def _wait_pollers(client: Any, queue: str, child: Child, within: float = 6
 
     deadline = time.monotonic() + within
     while time.monotonic() < deadline:
-        child.check()
+        child.raise_if_exited()
         for kind in (
             TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
             TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY,
@@ -200,7 +136,6 @@ async def running(
     service_env: dict[str, str], workdir: Path, log: Log
 ) -> AsyncIterator[BenchStack]:
     """A throwaway database and the API, worker, compute_sim and bare worker processes."""
-    from cli import migrate_database
     from core.config import Settings
     from core.temporal import GENERATIONS_QUEUE, connect
     from devstack.limits import raised_rate_limits
@@ -208,7 +143,7 @@ async def running(
     run_id = uuid.uuid4().hex[:8]
     database = f"sartiq_bench_{run_id}"
     server_url = service_env["DATABASE_URL"]
-    await admin_sql(server_url, f'CREATE DATABASE "{database}"')
+    await create_database(server_url, database)
     sim_port, api_port = free_port(), free_port()
     env = {
         **os.environ,
@@ -236,13 +171,13 @@ async def running(
     settings = Settings(**{k: v for k, v in env.items() if k in Settings.model_fields})
     py = sys.executable
     children = {
-        "compute_sim": Child(
+        "compute_sim": bench_process(
             "compute_sim",
             [py, "-m", "compute_sim", "--port", str(sim_port), "--log-level", "warning"],
             env,
             workdir / "compute_sim.log",
         ),
-        "api": Child(
+        "api": bench_process(
             "api",
             [
                 *(py, "-m", "uvicorn", "api.main:app", "--host", "127.0.0.1", "--no-proxy-headers"),
@@ -251,14 +186,14 @@ async def running(
             env,
             workdir / "api.log",
         ),
-        "worker": Child("worker", [py, "worker.py"], env, workdir / "worker.log"),
-        "bare": Child("bare", [py, "-m", "bench.bare"], env, workdir / "bare.log"),
+        "worker": bench_process("worker", [py, "worker.py"], env, workdir / "worker.log"),
+        "bare": bench_process("bare", [py, "-m", "bench.bare"], env, workdir / "bare.log"),
     }
     try:
         log("migrating")
         await asyncio.to_thread(migrate_database, settings.async_database_url)
-        for child in children.values():
-            child.start()
+        for process in children.values():
+            process.start()
         client = await connect(settings)
         api_url = f"http://127.0.0.1:{api_port}"
         await wait_http(f"{api_url}/api/v1/utils/health-check/", children["api"])
@@ -272,6 +207,6 @@ async def running(
         log(f"API {api_url}, worker and bare worker on {settings.TASK_QUEUE_PREFIX}*")
         yield BenchStack(settings, env, api_url, f"http://127.0.0.1:{sim_port}", client, children)
     finally:
-        for child in reversed(list(children.values())):
-            child.stop()
-        await admin_sql(server_url, f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+        for process in reversed(list(children.values())):
+            process.stop()
+        await drop_database(server_url, database)

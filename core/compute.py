@@ -6,8 +6,7 @@ Imported by Temporal activities, so it only pulls in pydantic and httpx at impor
 
 from __future__ import annotations
 
-import hashlib
-import hmac
+import contextlib
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated, Any, Literal, Self, TypeVar
@@ -16,13 +15,14 @@ from urllib.parse import quote
 import httpx
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
 
+from core import webhook_signing
+
 if TYPE_CHECKING:
     from core.config import Settings
 
 API_PREFIX = "/api/v1"
 WEBHOOK_SIGNATURE_HEADER = "X-Compute-Signature"
 IDEMPOTENCY_HEADER = "Idempotency-Key"
-_SIGNATURE_PREFIX = "sha256="
 
 TaskType = Literal["generation", "caption", "evaluation"]
 TaskStatus = Literal["pending", "running", "completed", "failed", "cancelled"]
@@ -45,7 +45,11 @@ def _normalise_format(value: object) -> object:
 
 def _fraction(value: object) -> object:
     """Progress as a 0-1 fraction. DOMAIN §3.4 notes some payloads use 0-100 percentages,
-    so anything above 1 is read as a percentage rather than rejected."""
+    so anything above 1 is read as a percentage rather than rejected. Stream fields are
+    strings: a number in one is read the same; anything else is left for validation."""
+    if isinstance(value, str):
+        with contextlib.suppress(ValueError):
+            value = float(value)
     if isinstance(value, int | float) and not isinstance(value, bool) and value > 1:
         return min(float(value) / 100.0, 1.0)
     return value
@@ -153,14 +157,17 @@ class TaskEvent(_Response):
         return fields
 
     @classmethod
-    def from_stream_fields(cls, fields: Mapping[bytes | str, bytes | str]) -> Self:
-        """Parse XREAD/XREADGROUP fields (bytes or str); empty strings count as None."""
-        decoded: dict[str, str] = {}
+    def from_fields(cls, fields: Mapping[bytes | str, Any]) -> Self:
+        """The one parser of events: XREAD/XREADGROUP fields (bytes or str) and the
+        webhook's JSON object alike. Empty strings and nulls count as absent; anything
+        that breaks the contract raises pydantic's ValidationError naming the field."""
+        decoded: dict[str, Any] = {}
         for key, value in fields.items():
-            name = key.decode() if isinstance(key, bytes) else key
-            text = value.decode() if isinstance(value, bytes) else value
-            if text != "":
-                decoded[name] = text
+            name = key.decode("utf-8", "replace") if isinstance(key, bytes) else str(key)
+            if isinstance(value, bytes):
+                value = value.decode("utf-8", "replace")
+            if value is not None and value != "":
+                decoded[name] = value
         return cls.model_validate(decoded)
 
 
@@ -340,17 +347,13 @@ class ComputeClient:
 
 def sign_webhook(secret: str, body: bytes) -> str:
     """The `X-Compute-Signature` value for `body`: `sha256=<hex HMAC-SHA256>`."""
-    digest = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-    return _SIGNATURE_PREFIX + digest
+    return webhook_signing.hex_signature(secret, body)
 
 
 def verify_webhook(secret: str, body: bytes, signature: str | None) -> bool:
-    """Whether `signature` (the header value) signs exactly `body`; constant-time."""
-    if not signature:
-        return False
-    expected = sign_webhook(secret, body).encode()
-    # Bytes, not str: compare_digest refuses non-ASCII str, and a header may carry anything.
-    return hmac.compare_digest(expected, signature.strip().lower().encode())
+    """Whether `signature` (the header value, anything at all) signs exactly `body`;
+    constant-time, through the one comparison helper."""
+    return webhook_signing.verify_hex_signature(secret, body, signature)
 
 
 __all__ = [

@@ -2,7 +2,10 @@
 
 Events are hints (DESIGN §6): an entry is acknowledged only after its signal was accepted,
 an entry for a workflow that does not exist (or has ended) is skipped with a log line,
-and entries a dead consumer left pending are claimed by another one.
+and entries a dead consumer left pending are claimed by another one. Both paths parse with
+`parse` (core/compute.py TaskEvent): a malformed entry is acknowledged, counted
+(`sartiq_compute_event_bridge_malformed_total`) and logged once, never retried; on the
+webhook it is a 422.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+from pydantic import ValidationError
 from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
@@ -23,52 +27,69 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
-from core.metrics import BRIDGE_EVENTS, BRIDGE_LAG_SECONDS
-from workflows.types import ComputeEvent
+from core.compute import TaskEvent
+from core.compute_signal import SIGNAL, ComputeEvent
+from core.metrics import BRIDGE_EVENTS, BRIDGE_LAG_SECONDS, BRIDGE_MALFORMED
 
 log = logging.getLogger("sartiq.compute_events")
 
-SIGNAL = "compute_event"
 # Task types whose entity is a generation (evaluations belong to their generation).
 WORKFLOW_PREFIX = {"generation": "generation", "evaluation": "generation", "caption": "caption"}
+MAX_PROBLEM_CHARS = 500
 
 
-def workflow_id_for(fields: Mapping[str, Any]) -> str | None:
-    entity_id = fields.get("entity_id")
-    prefix = WORKFLOW_PREFIX.get(str(fields.get("task_type") or "generation"))
-    if not entity_id or prefix is None:
+class MalformedEvent(ValueError):
+    """An event that breaks the contract (DESIGN §6): no retry can make it valid, so it is
+    refused (webhook: 422) or acknowledged and counted (stream), never signalled."""
+
+    def __init__(self, problems: str) -> None:
+        super().__init__(problems)
+        self.problems = problems
+
+
+def parse(fields: Mapping[Any, Any]) -> TaskEvent:
+    """The one validated parser for both paths: stream fields and webhook bodies."""
+    try:
+        return TaskEvent.from_fields(fields)
+    except ValidationError as error:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'event'}: {e['msg']}" for e in error.errors()
+        )
+        raise MalformedEvent(problems[:MAX_PROBLEM_CHARS]) from None
+
+
+def workflow_id_for(event: TaskEvent) -> str | None:
+    prefix = WORKFLOW_PREFIX.get(event.task_type or "generation")
+    if not event.entity_id or prefix is None:
         return None
-    return f"{prefix}-{entity_id}"
+    return f"{prefix}-{event.entity_id}"
 
 
-def to_signal(fields: Mapping[str, Any]) -> ComputeEvent:
-    def text(name: str) -> str | None:
-        value = fields.get(name)
-        return str(value) if value not in (None, "") else None
-
-    progress = text("progress")
-    value = float(progress) if progress is not None else None
-    if value is not None and value > 1:  # some producers send percentages (DOMAIN §3.4)
-        value = value / 100
+def signal_of(event: TaskEvent) -> ComputeEvent:
     return ComputeEvent(
-        task_id=str(fields.get("task_id") or ""),
-        event_type=str(fields.get("event_type") or ""),
-        status=text("status"),
-        progress=value,
-        error_message=text("error_message"),
-        error_category=text("error_category"),
+        task_id=event.task_id,
+        event_type=event.event_type,
+        status=event.status,
+        progress=event.progress,
+        error_message=event.error_message,
+        error_category=event.error_category,
     )
 
 
-async def deliver(client: Client, fields: Mapping[str, Any]) -> bool:
+def to_signal(fields: Mapping[Any, Any]) -> ComputeEvent:
+    """The signal of raw fields; MalformedEvent when they break the contract."""
+    return signal_of(parse(fields))
+
+
+async def deliver(client: Client, event: TaskEvent) -> bool:
     """Signal the event's workflow. True when handled (signalled, or nothing to signal);
     False when it should be tried again later."""
-    workflow_id = workflow_id_for(fields)
-    if workflow_id is None or not fields.get("task_id"):
-        log.info("skipping compute event without entity/task: %s", dict(fields))
+    workflow_id = workflow_id_for(event)
+    if workflow_id is None or not event.task_id:
+        log.info("skipping compute event without entity/task: %s", event.model_dump())
         return True
     try:
-        await client.get_workflow_handle(workflow_id).signal(SIGNAL, to_signal(fields))
+        await client.get_workflow_handle(workflow_id).signal(SIGNAL, signal_of(event))
     except RPCError as error:
         if error.status == RPCStatusCode.NOT_FOUND:
             log.info("skipping compute event for unknown or closed workflow %s", workflow_id)
@@ -78,11 +99,8 @@ async def deliver(client: Client, fields: Mapping[str, Any]) -> bool:
     return True
 
 
-def _decode(raw: Mapping[bytes | str, bytes | str]) -> dict[str, str]:
-    def s(value: bytes | str) -> str:
-        return value.decode() if isinstance(value, bytes) else value
-
-    return {s(k): s(v) for k, v in raw.items()}
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
 
 
 class ComputeEventBridge:
@@ -130,8 +148,18 @@ class ComputeEventBridge:
         async def one(entry_id: Any, raw: Any) -> Any | None:
             if raw is None:  # deleted while pending
                 return entry_id
+            try:
+                event = parse(raw)
+            except MalformedEvent as error:
+                # Acknowledged with the batch: reclaiming it would fail the same way forever.
+                # So this warning is written once per entry.
+                BRIDGE_MALFORMED.inc()
+                log.warning(
+                    "dropping malformed compute event %s: %s", _text(entry_id), error.problems
+                )
+                return entry_id
             async with limit:
-                delivered = await deliver(self.client, _decode(raw))
+                delivered = await deliver(self.client, event)
             if not delivered:
                 return None
             self.delivered += 1
@@ -144,7 +172,7 @@ class ComputeEventBridge:
             await self.redis.xack(self.stream, self.group, *done)
 
     def _record_lag(self, entry_id: bytes | str) -> None:
-        ident = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
+        ident = _text(entry_id)
         BRIDGE_EVENTS.inc()
         with contextlib.suppress(ValueError):
             self.last_lag_ms = time.time() * 1000 - int(ident.split("-", 1)[0])

@@ -47,6 +47,14 @@ class Settings(BaseSettings):
     FILE_URL_WINDOW_SECONDS: int = Field(default=600, ge=1)
     # Lifetime of a one-time WebSocket ticket (POST /ws/ticket), single use.
     WS_TICKET_SECONDS: int = Field(default=30, ge=5, le=300)
+    # WebSocket sessions (api/ws.py): how long an unauthenticated socket may wait for its
+    # auth message; an optional cap on a socket's lifetime (unset: none); whether a socket
+    # lives no longer than its access token; how long a close frame the client does not read
+    # is waited for before the socket is abandoned.
+    WS_AUTH_TIMEOUT_SECONDS: float = Field(default=5.0, gt=0)
+    WS_MAX_CONNECTION_SECONDS: float | None = Field(default=None, gt=0)
+    WS_CLOSE_AT_TOKEN_EXPIRY: bool = True
+    WS_CLOSE_TIMEOUT_SECONDS: float = Field(default=5.0, gt=0)
     REFRESH_TOKEN_EXPIRE_DAYS: int = 30
     RESET_TOKEN_EXPIRE_HOURS: int = 1
     # An organization invitation can be accepted for this long after it was (re)sent.
@@ -70,6 +78,25 @@ class Settings(BaseSettings):
     DATABASE_MAX_OVERFLOW: int = 10
 
     REDIS_URL: str = "redis://127.0.0.1:6379/0"
+
+    # Real-time events (core/events.py): entries kept per scope stream (approximate
+    # trimming); how long a dedupe key suppresses a second publish; the most events replayed
+    # at once (past it the client must resync); undelivered events a subscriber may hold
+    # before it is dropped. Every process must agree on the stream length: replay decides
+    # from it whether a stream may have been trimmed.
+    EVENT_STREAM_MAXLEN: int = Field(default=1000, ge=1)
+    EVENT_DEDUPE_TTL_SECONDS: int = Field(default=3600, ge=1)
+    EVENT_REPLAY_LIMIT: int = Field(default=1000, ge=1)
+    EVENT_SUBSCRIBER_QUEUE_SIZE: int = Field(default=256, ge=1)
+    # The event hub's pub/sub link (core/event_hub.py): first and largest delay between
+    # reconnect attempts; an idle connection is pinged after KEEPALIVE and declared dead if
+    # nothing answers within KEEPALIVE_TIMEOUT; start() waits this long for the first
+    # subscription (the API starts anyway while Redis is down).
+    EVENT_HUB_RECONNECT_MIN_SECONDS: float = Field(default=0.1, gt=0)
+    EVENT_HUB_RECONNECT_MAX_SECONDS: float = Field(default=5.0, gt=0)
+    EVENT_HUB_KEEPALIVE_SECONDS: float = Field(default=10.0, gt=0)
+    EVENT_HUB_KEEPALIVE_TIMEOUT_SECONDS: float = Field(default=10.0, gt=0)
+    EVENT_HUB_START_TIMEOUT_SECONDS: float = Field(default=5.0, gt=0)
 
     # Compute Server
     COMPUTE_SERVER_API_URL: str = "http://127.0.0.1:9000"
@@ -97,6 +124,17 @@ class Settings(BaseSettings):
     OUTBOUND_ALLOWED_HOSTS: str = ""
     # Its former name (bulk-upload images only); still read, merged into the list above.
     BULK_UPLOAD_ALLOWED_HOSTS: str = ""
+
+    # Bulk uploads (activities/bulk_upload.py): the largest image a CSV may name (as for
+    # presigned product images), downloads in flight per chunk, and plans kept in memory
+    # per worker (every chunk activity of an upload reads the same one).
+    # A bulk-upload CSV: its size (as the presigned `bulk_csv` uploads) and rows (which keep
+    # the plan, and each workflow run's history, small).
+    BULK_UPLOAD_MAX_CSV_BYTES: int = Field(default=200 * 1024 * 1024, ge=1024)
+    BULK_UPLOAD_MAX_ROWS: int = Field(default=1_000_000, ge=1)
+    BULK_UPLOAD_MAX_IMAGE_BYTES: int = Field(default=25 * 1024 * 1024, ge=1024)
+    BULK_UPLOAD_IMAGE_FETCH_CONCURRENCY: int = Field(default=8, ge=1, le=64)
+    BULK_UPLOAD_PLAN_CACHE_SIZE: int = Field(default=8, ge=1)
 
     # Object store (Cloudflare R2 in production; SeaweedFS in dev)
     R2_ACCOUNT_ID: str | None = None

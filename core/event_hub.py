@@ -21,12 +21,10 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
 from core import revocations
+from core.config import Settings
 from core.events import (
     PATTERNS,
-    REPLAY_LIMIT,
     SHUTDOWN_REASON,
-    STREAM_MAXLEN,
-    SUBSCRIBER_QUEUE_SIZE,
     Event,
     _event_id,
     _text,
@@ -40,11 +38,6 @@ RevocationHandler = Callable[[Revocation], Awaitable[None]]
 ReconnectHandler = Callable[[], Awaitable[None]]
 
 log = logging.getLogger(__name__)
-
-RECONNECT_BACKOFF_SECONDS = (0.1, 5.0)  # first and largest delay between reconnect attempts
-KEEPALIVE_SECONDS = 10.0  # an idle pub/sub connection is pinged after this long...
-KEEPALIVE_TIMEOUT_SECONDS = 10.0  # ...and declared dead if nothing answers within this
-START_TIMEOUT_SECONDS = 5.0  # start() waits this long for the first subscription
 
 
 class EventHub:
@@ -62,20 +55,25 @@ class EventHub:
     error, backs off (capped exponential with jitter), subscribes again on a fresh connection,
     and replays each subscriber from the last id it queued, so nothing published during the
     outage is lost (or, if the streams no longer hold it, the subscriber gets a Resync).
+
+    Its sizes and timings are the EVENT_* settings it is built with, read once here.
     """
 
-    def __init__(
-        self,
-        redis: Redis,
-        *,
-        queue_size: int = SUBSCRIBER_QUEUE_SIZE,
-        replay_limit: int = REPLAY_LIMIT,
-        maxlen: int = STREAM_MAXLEN,
-    ) -> None:
+    def __init__(self, redis: Redis, settings: Settings) -> None:
         self.redis = redis
-        self.queue_size = queue_size
-        self.replay_limit = replay_limit
-        self.maxlen = maxlen
+        self.queue_size = settings.EVENT_SUBSCRIBER_QUEUE_SIZE
+        self.replay_limit = settings.EVENT_REPLAY_LIMIT
+        self.maxlen = settings.EVENT_STREAM_MAXLEN
+        # First and largest delay between reconnect attempts (capped exponential, jittered).
+        self.reconnect_backoff = (
+            settings.EVENT_HUB_RECONNECT_MIN_SECONDS,
+            settings.EVENT_HUB_RECONNECT_MAX_SECONDS,
+        )
+        # An idle connection is pinged after this long, and declared dead if nothing answers
+        # within the timeout.
+        self.keepalive_seconds = settings.EVENT_HUB_KEEPALIVE_SECONDS
+        self.keepalive_timeout_seconds = settings.EVENT_HUB_KEEPALIVE_TIMEOUT_SECONDS
+        self.start_timeout_seconds = settings.EVENT_HUB_START_TIMEOUT_SECONDS
         # Named so an operator (or a test) can find this process's connection in CLIENT LIST.
         self.client_name = f"sartiq-events:{socket.gethostname()}:{os.getpid()}:{id(self):x}"
         self.stats = HubStats()
@@ -98,11 +96,13 @@ class EventHub:
     def subscriber_count(self) -> int:
         return len(self._subscriptions)
 
-    async def start(self, ready_within: float = START_TIMEOUT_SECONDS) -> None:
+    async def start(self, ready_within: float | None = None) -> None:
         """Start the loop and wait (bounded) for the first subscription; with Redis down the
         process still starts and the loop keeps trying."""
         if self._task is not None:
             return
+        if ready_within is None:
+            ready_within = self.start_timeout_seconds
         self._stopping = False
         self._pool = self._dedicated_pool()
         self._task = asyncio.create_task(self._run(), name="event-hub")
@@ -291,7 +291,7 @@ class EventHub:
                         await pubsub.aclose()
             if self._stopping:
                 break
-            first, cap = RECONNECT_BACKOFF_SECONDS
+            first, cap = self.reconnect_backoff
             delay = min(cap, first * 2 ** max(failures - 1, 0))
             await asyncio.sleep(delay * random.uniform(0.5, 1.0))
 
@@ -302,7 +302,7 @@ class EventHub:
         await pubsub.subscribe(revocations.CHANNEL)
         confirmed: set[str] = set()
         early: list[dict[str, Any]] = []
-        async with asyncio.timeout(KEEPALIVE_TIMEOUT_SECONDS):
+        async with asyncio.timeout(self.keepalive_timeout_seconds):
             while len(confirmed) < len(PATTERNS) + 1:
                 message = await pubsub.get_message(timeout=None)
                 if message is None:
@@ -341,7 +341,8 @@ class EventHub:
         loop = asyncio.get_running_loop()
         last_heard = loop.time()
         pinged = False
-        poll = min(1.0, KEEPALIVE_SECONDS)  # also how soon stop() is noticed
+        keepalive, keepalive_timeout = self.keepalive_seconds, self.keepalive_timeout_seconds
+        poll = min(1.0, keepalive)  # also how soon stop() is noticed
         while not self._stopping:
             message = await pubsub.get_message(timeout=poll)
             now = loop.time()
@@ -353,9 +354,9 @@ class EventHub:
                     self._control(message)
                 continue
             idle = now - last_heard
-            if idle > KEEPALIVE_SECONDS + KEEPALIVE_TIMEOUT_SECONDS:
+            if idle > keepalive + keepalive_timeout:
                 raise ConnectionError(f"no answer from Redis pub/sub for {idle:.0f}s")
-            if idle > KEEPALIVE_SECONDS and not pinged:
+            if idle > keepalive and not pinged:
                 await pubsub.ping()  # answered as a "pong" message on this connection
                 pinged = True
 

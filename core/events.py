@@ -7,7 +7,9 @@ all in one Lua script, so the stream and the channel never disagree and ids are 
 across scopes: a client that reconnects with `last_event_id` is replayed from all of its
 scopes' streams, merged by id.
 
-No FastAPI here: Temporal activities publish with this module too.
+No FastAPI here: Temporal activities publish with this module too. Stream length, dedupe TTL
+and replay limit are settings (EVENT_* in core/config.py); a caller without its own settings
+at hand gets the process's (`get_settings()`), which every process of a deployment shares.
 """
 
 from __future__ import annotations
@@ -25,13 +27,9 @@ from pydantic_core import to_json
 from redis.asyncio import Redis
 from redis.exceptions import NoScriptError
 
-log = logging.getLogger(__name__)
+from core.config import get_settings
 
-# Settings (module constants until core/config.py grows them; see the report).
-STREAM_MAXLEN = 1000  # entries kept per scope stream (approximate trimming, MAXLEN ~)
-DEDUPE_TTL_SECONDS = 3600  # how long a dedupe key suppresses a second publish
-REPLAY_LIMIT = 1000  # most events replayed at once; past it the client must resync
-SUBSCRIBER_QUEUE_SIZE = 256  # undelivered events a subscriber may hold before it is dropped
+log = logging.getLogger(__name__)
 
 SEQ_KEY = "events:seq"
 OVERFLOW_REASON = "too many undelivered events"
@@ -111,14 +109,16 @@ async def publish(
     organization_id: uuid.UUID | None,
     user_id: uuid.UUID | None,
     dedupe_key: str | None = None,
-    maxlen: int = STREAM_MAXLEN,
+    maxlen: int | None = None,
+    dedupe_ttl_seconds: int | None = None,
 ) -> str:
     """Publish one event to its scope; returns its id.
 
-    With `dedupe_key`, a second publish under the same key within DEDUPE_TTL_SECONDS publishes
-    nothing and returns the first event's id (a retried activity never emits twice). An entity
-    with neither an organization nor an owner has no audience: nothing is published, "" is
-    returned (an orphaned row must not make an activity fail forever)."""
+    With `dedupe_key`, a second publish under the same key within `dedupe_ttl_seconds`
+    (EVENT_DEDUPE_TTL_SECONDS) publishes nothing and returns the first event's id (a retried
+    activity never emits twice). An entity with neither an organization nor an owner has no
+    audience: nothing is published, "" is returned (an orphaned row must not make an activity
+    fail forever)."""
     try:
         scope = scope_for(organization_id, user_id)
     except ValueError:
@@ -130,7 +130,11 @@ async def publish(
     keys = [SEQ_KEY, stream_key(scope)]
     if dedupe_key is not None:
         keys.append(f"events:dedupe:{dedupe_key}")
-    args = [scope, body, maxlen, DEDUPE_TTL_SECONDS]
+    if maxlen is None:
+        maxlen = get_settings().EVENT_STREAM_MAXLEN
+    if dedupe_ttl_seconds is None:
+        dedupe_ttl_seconds = get_settings().EVENT_DEDUPE_TTL_SECONDS
+    args = [scope, body, maxlen, dedupe_ttl_seconds]
     try:
         result = await redis.evalsha(_PUBLISH_SHA, len(keys), *keys, *args)
     except NoScriptError:  # first use on this server (or after SCRIPT FLUSH): EVAL caches it
@@ -166,8 +170,8 @@ async def read_since(
     scopes: Iterable[str],
     after_id: str | int,
     *,
-    limit: int = REPLAY_LIMIT,
-    maxlen: int = STREAM_MAXLEN,
+    limit: int | None = None,
+    maxlen: int | None = None,
 ) -> ReplayResult:
     """The events of `scopes` with an id above `after_id`, in id order, read in one MULTI so
     `head` and the streams are one snapshot. Raises ValueError for a malformed `after_id`.
@@ -178,6 +182,10 @@ async def read_since(
     already missed at least `maxlen` events for this client, so the test is exact in practice.)
     """
     after = _event_id(after_id)
+    if limit is None:
+        limit = get_settings().EVENT_REPLAY_LIMIT
+    if maxlen is None:
+        maxlen = get_settings().EVENT_STREAM_MAXLEN
     scopes = sorted(set(scopes))
     async with redis.pipeline(transaction=True) as pipe:
         pipe.get(SEQ_KEY)
@@ -212,7 +220,7 @@ def _entry_message(fields: Mapping[Any, Any]) -> str:
 
 
 async def replay(
-    redis: Redis, scopes: list[str], after_id: str, limit: int = REPLAY_LIMIT
+    redis: Redis, scopes: list[str], after_id: str, limit: int | None = None
 ) -> list[dict[str, Any]]:
     """The messages of `scopes` published after `after_id`, oldest first (at most `limit`)."""
     result = await read_since(redis, scopes, after_id, limit=limit)

@@ -18,6 +18,7 @@ import uuid
 from urllib.parse import urlencode
 
 from core.config import Settings, get_settings
+from core.webhook_signing import constant_time_equal
 
 PATH = "/api/v1/files/"
 _KEY_LABEL = b"sartiq/file-urls/v1"
@@ -61,5 +62,4 @@ def verify(
     # Ours never lie further ahead than one TTL and one window.
     if not now <= expires <= now + settings.FILE_URL_TTL_SECONDS + settings.FILE_URL_WINDOW_SECONDS:
         return False
-    expected = _signature(settings, media_id, expires).encode()
-    return hmac.compare_digest(expected, signature.encode("utf-8", "replace"))
+    return constant_time_equal(_signature(settings, media_id, expires), signature)

@@ -28,3 +28,7 @@ BRIDGE_LAG_SECONDS = Gauge(
 BRIDGE_EVENTS = Counter(
     "sartiq_compute_event_bridge_events_total", "Compute events handled by the bridge."
 )
+BRIDGE_MALFORMED = Counter(
+    "sartiq_compute_event_bridge_malformed_total",
+    "Compute events the bridge refused as malformed (acknowledged, never signalled).",
+)

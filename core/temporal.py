@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 
 from temporalio.client import Client
 from temporalio.common import SearchAttributeKey
@@ -29,6 +30,19 @@ STATUS = SearchAttributeKey.for_keyword("Status")
 SEARCH_ATTRIBUTES: dict[str, str] = {
     key.name: "Keyword" for key in (ORGANIZATION_ID, SHOOTING_ID, ENTITY_ID, ENTITY_TYPE, STATUS)
 }
+
+# DESIGN §5 priorities: lower runs first; fairness is keyed by organization. Here, not in
+# core/starts.py: schedules and the batch workflow set them too, and neither may import
+# start helpers.
+PRIORITY_INTERACTIVE = 1
+PRIORITY_BATCH_CHILD = 3
+PRIORITY_JOB = 4
+PRIORITY_MAINTENANCE = 5
+
+
+def fairness_key(organization_id: uuid.UUID | str | None, owner_id: uuid.UUID | str | None) -> str:
+    """One fairness bucket per organization (or, for personal work, per owner)."""
+    return f"org:{organization_id}" if organization_id else f"user:{owner_id}"
 
 
 async def connect(settings: Settings, *, runtime: Runtime | None = None) -> Client:

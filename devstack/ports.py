@@ -1,4 +1,5 @@
-"""Free TCP ports asked from the OS, held until the services are about to bind them."""
+"""Free TCP ports asked from the OS: one at a time (`free_port`, `bound_socket`), or named
+and held until the services are about to bind them (`PortReservation`)."""
 
 from __future__ import annotations
 
@@ -42,11 +43,29 @@ def is_port_free(port: int, host: str = HOST) -> bool:
 
 
 def free_port(host: str = HOST) -> int:
-    """One free port; it may be taken by someone else once this returns."""
+    """One free port; it may be taken by someone else once this returns (a server that can
+    take a bound socket should get :func:`bound_socket` instead)."""
     sock = _bind(0, host)
     assert sock is not None  # port 0 never collides
     with sock:
         return int(sock.getsockname()[1])
+
+
+def bound_socket(host: str = HOST, port: int = 0) -> socket.socket:
+    """A TCP socket bound (not listening) to ``host:port``, 0 = a port the OS picks.
+
+    For a server started with it (uvicorn's ``--fd`` or ``serve(sockets=...)``): the port is
+    ours from the moment it is chosen, so no other process can take it before the server
+    listens. Raises OSError when that port is taken.
+    """
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    return sock
 
 
 class PortReservation:

@@ -18,7 +18,8 @@ import psutil
 from devstack.errors import DevstackError
 from devstack.ports import HOST, PortReservation
 from devstack.privileges import RunAs, chown_tree, make_traversable, service_user
-from devstack.process import base_env, read_log_tail, terminate_group
+from devstack.process import base_env, read_log_tail
+from devstack.process_groups import terminate_group
 from devstack.service import EmbeddedService
 
 DATABASE = "sartiq"

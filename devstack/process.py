@@ -1,4 +1,6 @@
-"""A child process of the stack: log file, pid file, health wait and whole-group stop."""
+"""The one child-process wrapper of devstack, `sartiq dev`, the bench and the tests: its own
+session (so its whole group can be stopped), output to a log file or to a callback, an
+optional pid file, a health wait and a bounded stop."""
 
 from __future__ import annotations
 
@@ -8,6 +10,8 @@ import os
 import shlex
 import signal
 import subprocess
+import sys
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
@@ -17,9 +21,9 @@ from typing import IO, Any
 import psutil
 
 from devstack.errors import DevstackError
+from devstack.process_groups import DEFAULT_STOP_TIMEOUT, kill_group, reap_group
 
 LOG_TAIL_LINES = 30
-DEFAULT_STOP_TIMEOUT = 5.0
 # Variables a child may inherit from us. Everything else is dropped so that settings meant
 # for the app (PGPORT, S3_BUCKET, AWS_*, TEMPORAL_* ...) cannot silently reconfigure a
 # server: each service adds exactly what it needs on top.
@@ -50,128 +54,30 @@ def read_log_tail(path: Path, lines: int = LOG_TAIL_LINES, offset: int = 0) -> s
     return "\n".join(text.splitlines()[-lines:])
 
 
-def is_alive(proc: psutil.Process) -> bool:
-    """Running and not a zombie (an orphan's zombie lingers until init reaps it)."""
-    try:
-        return proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE
-    except psutil.Error:
-        return False
+def die_with_parent() -> None:
+    """Linux: the child gets SIGTERM if its parent dies without stopping it (SIGKILL), so no
+    app process outlives `sartiq dev` or a bench run."""
+    if sys.platform != "linux":
+        return
+    import ctypes
 
-
-def _group_members(pgid: int) -> list[psutil.Process]:
-    """Live (non-zombie) processes in process group ``pgid``."""
-    members = []
-    for proc in psutil.process_iter():
-        try:
-            if os.getpgid(proc.pid) == pgid and is_alive(proc):
-                members.append(proc)
-        except (ProcessLookupError, psutil.Error):
-            continue
-    return members
-
-
-def kill_group(pgid: int, sig: int = signal.SIGKILL) -> None:
-    """Send ``sig`` to process group ``pgid``; a group that is already gone is fine."""
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, sig)
-
-
-def terminate_group(
-    leader: psutil.Process,
-    *,
-    sig: int = signal.SIGTERM,
-    whole_group: bool = True,
-    timeout: float = DEFAULT_STOP_TIMEOUT,
-) -> None:
-    """Stop a group led by ``leader`` (not our child): ``sig``, wait, then SIGKILL all."""
-    pgid = leader.pid
-    if whole_group:
-        kill_group(pgid, sig)
-    else:
-        with contextlib.suppress(psutil.Error):
-            leader.send_signal(sig)
-    deadline = time.monotonic() + timeout
-    while is_alive(leader) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    kill_group(pgid)
-    _reap_group(pgid, timeout=2.0)
-
-
-def _reap_group(pgid: int, timeout: float) -> None:
-    """SIGKILL whatever is still in the group and wait (bounded) until it is empty."""
-    deadline = time.monotonic() + timeout
-    while True:
-        members = _group_members(pgid)
-        if not members:
-            return
-        for proc in members:
-            with contextlib.suppress(psutil.Error):
-                proc.kill()
-        _, alive = psutil.wait_procs(members, timeout=max(0.0, deadline - time.monotonic()))
-        if not alive or time.monotonic() >= deadline:
-            return
-
-
-def kill_stale(pid_path: Path, marker: str, log: Callable[[str], None] | None = None) -> bool:
-    """Stop the process recorded in ``pid_path`` by a previous (crashed) run, if still alive.
-
-    Only a process that is provably the recorded one is touched: same pid AND same start
-    time, or same pid and a command line mentioning ``marker`` (the state directory). A
-    recycled pid belonging to something else is left alone. Returns True if one was killed.
-    """
-    try:
-        record = json.loads(pid_path.read_text())
-        pid = int(record["pid"])
-        created = float(record["create_time"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return False
-    killed = False
-    if pid == os.getpid():
-        pass  # a recycled pid that is now us: nothing of the old run is left under it
-    elif psutil.pid_exists(pid):
-        try:
-            proc = psutil.Process(pid)
-            # What we start always leads its own process group; a recycled pid rarely does.
-            ours = os.getpgid(pid) == pid and (
-                abs(proc.create_time() - created) < 0.05
-                or any(marker in arg for arg in proc.cmdline())
-            )
-            if ours:
-                if log:
-                    log(f"killing stale {record.get('name', 'process')} (pid {pid})")
-                terminate_group(
-                    proc,
-                    sig=int(record.get("stop_signal", signal.SIGTERM)),
-                    whole_group=bool(record.get("signal_group", True)),
-                )
-                killed = True
-        except (psutil.Error, ProcessLookupError):
-            pass
-    else:
-        # The leader is gone; members of its group (a crashed postgres's backends) may not be.
-        leftovers = []
-        for member in _group_members(pid):
-            with contextlib.suppress(psutil.Error):
-                if member.create_time() >= created - 0.05:
-                    leftovers.append(member)
-        for member in leftovers:
-            with contextlib.suppress(psutil.Error):
-                member.kill()
-        if leftovers:
-            psutil.wait_procs(leftovers, timeout=2.0)
-            killed = True
-    with contextlib.suppress(OSError):
-        pid_path.unlink()
-    return killed
+    pr_set_pdeathsig = 1
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
 
 
 class ManagedProcess:
-    """One server process: started in its own session, logged to a file, stoppable as a group.
+    """One child process: started in its own session, its output appended to ``log_path``
+    (or, with ``on_output``, handed over line by line), stoppable as a group.
 
     ``stop_signal`` is sent to the whole process group unless ``signal_group`` is False
     (postgres wants SIGINT on the postmaster only: "fast shutdown"; the postmaster then
     stops its own backends). Whatever is left after ``stop_timeout`` is SIGKILLed, after
-    ``dump_signal`` (SIGQUIT for Go servers: stack dump in the log) if one is given.
+    ``dump_signal`` (SIGQUIT for Go servers: stack dump in the log) if one is given. With a
+    ``pid_path`` the process is recorded for :func:`devstack.process_groups.kill_stale`;
+    ``die_with_parent`` has it SIGTERMed if we die without stopping it.
+    After it ended, ``popen`` (and ``pid``, ``poll()``) still tell how; ``start()`` runs it
+    again.
     """
 
     def __init__(
@@ -179,31 +85,41 @@ class ManagedProcess:
         name: str,
         argv: Sequence[str],
         *,
-        log_path: Path,
-        pid_path: Path,
+        log_path: Path | None = None,
+        on_output: Callable[[str], None] | None = None,
+        pid_path: Path | None = None,
         env: Mapping[str, str] | None = None,
         cwd: Path | None = None,
         user: int | None = None,
         group: int | None = None,
+        pass_fds: Sequence[int] = (),
+        die_with_parent: bool = False,
         stop_signal: int = signal.SIGTERM,
         signal_group: bool = True,
         stop_timeout: float = DEFAULT_STOP_TIMEOUT,
         dump_signal: int | None = None,
     ) -> None:
+        if (log_path is None) == (on_output is None):
+            raise ValueError(f"{name}: give exactly one of log_path and on_output")
         self.name = name
         self.argv = [str(a) for a in argv]
         self.log_path = log_path
+        self.on_output = on_output
         self.pid_path = pid_path
         self.env = dict(env) if env is not None else base_env()
         self.cwd = cwd
         self.user = user
         self.group = group
+        self.pass_fds = tuple(pass_fds)
+        self.die_with_parent = die_with_parent
         self.stop_signal = stop_signal
         self.signal_group = signal_group
         self.stop_timeout = stop_timeout
         self.dump_signal = dump_signal
         self.popen: subprocess.Popen[bytes] | None = None
         self._log_offset = 0
+        self._pump: threading.Thread | None = None
+        self._stopped = False
 
     @property
     def command_line(self) -> str:
@@ -213,7 +129,12 @@ class ManagedProcess:
     def pid(self) -> int | None:
         return self.popen.pid if self.popen else None
 
+    @property
+    def running(self) -> bool:
+        return self.popen is not None and self.popen.poll() is None
+
     def _open_log(self) -> IO[bytes]:
+        assert self.log_path is not None
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         fh = self.log_path.open("ab")
         stamp = datetime.now().isoformat(timespec="seconds")
@@ -226,34 +147,59 @@ class ManagedProcess:
         return fh
 
     def start(self) -> None:
-        """Launch the process; raises DevstackError if the binary cannot be executed."""
-        if self.popen is not None and self.popen.poll() is None:
+        """Launch the process (again, if it ended); DevstackError if it cannot be executed."""
+        if self.running:
             return
         kwargs: dict[str, Any] = {}
         if self.user is not None:
             # extra_groups=[] drops root's supplementary groups along with its uid.
             kwargs.update(user=self.user, group=self.group, extra_groups=[])
-        with self._open_log() as log_fh:
+        if self.die_with_parent:
+            kwargs["preexec_fn"] = die_with_parent
+        with contextlib.ExitStack() as stack:
+            stdout: Any = subprocess.PIPE
+            if self.log_path is not None:
+                stdout = stack.enter_context(self._open_log())
             try:
                 self.popen = subprocess.Popen(
                     self.argv,
                     stdin=subprocess.DEVNULL,
-                    stdout=log_fh,
+                    stdout=stdout,
                     stderr=subprocess.STDOUT,
                     env=self.env,
                     cwd=self.cwd,
-                    # Own session => own process group: stop() can signal the server and
+                    pass_fds=self.pass_fds,
+                    # Own session => own process group: stop() can signal the process and
                     # everything it forked at once, and a Ctrl+C in the terminal of
-                    # `sartiq dev` reaches only us, so we shut the servers down in order.
+                    # `sartiq dev` reaches only us, so we shut the children down in order.
                     start_new_session=True,
                     **kwargs,
                 )
             except OSError as exc:
                 raise self.error(f"could not execute it: {exc}") from exc
-        self._write_pidfile()
+        self._stopped = False
+        if self.on_output is not None:
+            self._pump = threading.Thread(
+                target=self._pump_output, args=(self.popen,), name=f"output:{self.name}"
+            )
+            self._pump.daemon = True
+            self._pump.start()
+        if self.pid_path is not None:
+            self._write_pidfile()
+
+    def _pump_output(self, popen: subprocess.Popen[bytes]) -> None:
+        assert popen.stdout is not None and self.on_output is not None
+        with popen.stdout:
+            for raw in iter(popen.stdout.readline, b""):
+                self.on_output(raw.decode(errors="replace").rstrip())
+
+    def wait_output(self, timeout: float = 1.0) -> None:
+        """Until every line the ended process wrote has reached ``on_output`` (bounded)."""
+        if self._pump is not None:
+            self._pump.join(timeout)
 
     def _write_pidfile(self) -> None:
-        assert self.popen is not None
+        assert self.popen is not None and self.pid_path is not None
         try:
             created = psutil.Process(self.popen.pid).create_time()
         except psutil.Error:
@@ -270,20 +216,49 @@ class ManagedProcess:
         self.pid_path.write_text(json.dumps(record))
 
     def poll(self) -> int | None:
-        """Exit code if the process has exited, else None."""
+        """Exit code if the process has exited, else None (also None before the start)."""
         return self.popen.poll() if self.popen else None
 
+    def wait(self, timeout: float | None = None) -> int | None:
+        """The exit code once the process ended, None if it still runs after ``timeout``."""
+        if self.popen is None:
+            return None
+        try:
+            return self.popen.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return None
+
+    def send_signal(self, sig: int) -> None:
+        """``sig`` to the process group (to the leader only unless ``signal_group``)."""
+        if not self.running:
+            return
+        assert self.popen is not None
+        if self.signal_group:
+            kill_group(self.popen.pid, sig)
+        else:
+            with contextlib.suppress(ProcessLookupError):
+                self.popen.send_signal(sig)
+
     def log_tail(self, lines: int = LOG_TAIL_LINES) -> str:
+        if self.log_path is None:
+            return ""
         return read_log_tail(self.log_path, lines, self._log_offset)
 
     def error(self, reason: str) -> DevstackError:
-        """A DevstackError naming this service, its command line and its recent log."""
-        return DevstackError(
-            f"{self.name}: {reason}\n"
-            f"command: {self.command_line}\n"
-            f"log: {self.log_path}\n"
-            f"--- last {LOG_TAIL_LINES} log lines ---\n{self.log_tail()}"
-        )
+        """A DevstackError naming this process, its command line and its recent log."""
+        message = f"{self.name}: {reason}\ncommand: {self.command_line}"
+        if self.log_path is not None:
+            message += (
+                f"\nlog: {self.log_path}\n"
+                f"--- last {LOG_TAIL_LINES} log lines ---\n{self.log_tail()}"
+            )
+        return DevstackError(message)
+
+    def raise_if_exited(self) -> None:
+        """DevstackError (with the log's tail) if the process has ended."""
+        code = self.poll()
+        if code is not None:
+            raise self.error(f"exited with code {code}")
 
     def wait_healthy(
         self, check: Callable[[], bool], *, timeout: float, interval: float = 0.1
@@ -311,22 +286,28 @@ class ManagedProcess:
 
     def _note(self, message: str) -> None:
         """Append a devstack line to the process's log (e.g. why it was killed)."""
+        if self.log_path is None:
+            return
         with contextlib.suppress(OSError), self.log_path.open("ab") as fh:
             stamp = datetime.now().isoformat(timespec="seconds")
             fh.write(f"===== devstack {stamp}: {self.name} {message}\n".encode())
 
+    def kill(self) -> None:
+        """SIGKILL the whole group now (no graceful shutdown: in-flight work is lost)."""
+        self._end(graceful=False)
+
     def stop(self) -> None:
         """Stop the process and its whole group; safe to call more than once."""
-        popen, self.popen = self.popen, None
-        if popen is None:
+        self._end(graceful=True)
+
+    def _end(self, *, graceful: bool) -> None:
+        popen = self.popen
+        if popen is None or self._stopped:
             return
+        self._stopped = True
         pgid = popen.pid
-        if popen.poll() is None:
-            if self.signal_group:
-                kill_group(pgid, self.stop_signal)
-            else:
-                with contextlib.suppress(ProcessLookupError):
-                    popen.send_signal(self.stop_signal)
+        if popen.poll() is None and graceful:
+            self.send_signal(self.stop_signal)
             try:
                 popen.wait(self.stop_timeout)
             except subprocess.TimeoutExpired:
@@ -337,10 +318,11 @@ class ManagedProcess:
                     kill_group(pgid, self.dump_signal)
                     with contextlib.suppress(subprocess.TimeoutExpired):
                         popen.wait(1.0)
-                kill_group(pgid)
-                popen.wait()
-        # The leader is gone (and reaped); anything it left in its group goes too.
+        # The leader is gone (or about to be); anything it left in its group goes too.
         kill_group(pgid)
-        _reap_group(pgid, timeout=2.0)
-        with contextlib.suppress(OSError):
-            self.pid_path.unlink()
+        popen.wait()
+        reap_group(pgid, timeout=2.0)
+        self.wait_output()
+        if self.pid_path is not None:
+            with contextlib.suppress(OSError):
+                self.pid_path.unlink()

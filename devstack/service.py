@@ -12,7 +12,8 @@ from typing import Any, ClassVar
 
 from devstack.errors import DevstackError
 from devstack.ports import PortReservation
-from devstack.process import ManagedProcess, kill_stale
+from devstack.process import ManagedProcess
+from devstack.process_groups import kill_stale
 
 DEFAULT_HEALTH_TIMEOUT = 60.0
 # sun_path is 108 bytes on Linux; keep a margin for the socket's own file name.

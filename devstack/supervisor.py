@@ -3,16 +3,16 @@ restart of a child that dies, and a bounded stop of every child's process group.
 
 from __future__ import annotations
 
-import contextlib
-import os
 import signal
 import subprocess
 import sys
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
+
+from devstack.process import ManagedProcess
 
 COLORS = ("36", "35", "33", "32", "34", "31")
 RESTART_DELAY_SECONDS = 1.0
@@ -21,14 +21,14 @@ RESTART_DELAY_SECONDS = 1.0
 @dataclass
 class Child:
     name: str
-    argv: Sequence[str]
-    env: Mapping[str, str]
-    cwd: Path
+    process: ManagedProcess
     color: str
-    popen: subprocess.Popen[bytes] | None = None
     restarts: int = 0
     started_at: float = 0.0
-    pump: threading.Thread | None = field(default=None, repr=False)
+
+    @property
+    def popen(self) -> subprocess.Popen[bytes] | None:
+        return self.process.popen
 
 
 class Supervisor:
@@ -42,7 +42,17 @@ class Supervisor:
         self._print_lock = threading.Lock()
 
     def add(self, name: str, argv: Sequence[str], *, env: Mapping[str, str], cwd: Path) -> Child:
-        child = Child(name, list(argv), dict(env), cwd, COLORS[len(self.children) % len(COLORS)])
+        color = COLORS[len(self.children) % len(COLORS)]
+        process = ManagedProcess(
+            name,
+            argv,
+            env=env,
+            cwd=cwd,
+            on_output=lambda line: self.say(name, line, color),
+            # An app process never outlives `sartiq dev`, even one SIGKILLed.
+            die_with_parent=True,
+        )
+        child = Child(name, process, color)
         self.children.append(child)
         self._width = max(self._width, len(name))
         return child
@@ -54,25 +64,9 @@ class Supervisor:
         with self._print_lock:
             self._echo(f"{prefix} {line}")
 
-    def _pump_output(self, child: Child) -> None:
-        assert child.popen is not None and child.popen.stdout is not None
-        for raw in iter(child.popen.stdout.readline, b""):
-            self.say(child.name, raw.decode(errors="replace").rstrip(), child.color)
-
     def start(self, child: Child) -> None:
-        child.popen = subprocess.Popen(
-            child.argv,
-            env=dict(child.env),
-            cwd=child.cwd,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-            preexec_fn=die_with_parent,
-        )
+        child.process.start()
         child.started_at = time.monotonic()
-        child.pump = threading.Thread(target=self._pump_output, args=(child,), daemon=True)
-        child.pump.start()
 
     def start_all(self) -> None:
         for child in self.children:
@@ -83,11 +77,10 @@ class Supervisor:
         for child in self.children:
             if self._stopping.is_set() or child.popen is None:
                 continue
-            code = child.popen.poll()
+            code = child.process.poll()
             if code is None:
                 continue
-            if child.pump is not None:
-                child.pump.join(timeout=1)
+            child.process.wait_output()  # its last words before the restart notice
             child.restarts += 1
             self.say(child.name, f"exited with code {code}; restarting (#{child.restarts})", "31")
             time.sleep(RESTART_DELAY_SECONDS)
@@ -101,38 +94,14 @@ class Supervisor:
     def stop_all(self, timeout: float = 6.0) -> None:
         """SIGTERM every child's process group, then SIGKILL what is left after `timeout`."""
         self._stopping.set()
-        alive = [c for c in self.children if c.popen is not None and c.popen.poll() is None]
+        alive = [c for c in self.children if c.process.running]
+        # All at once, then one shared deadline: the children stop in parallel.
         for child in alive:
-            _signal_group(child, signal.SIGTERM)
+            child.process.send_signal(signal.SIGTERM)
         deadline = time.monotonic() + timeout
         for child in alive:
-            assert child.popen is not None
-            try:
-                child.popen.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
+            if child.process.wait(max(0.1, deadline - time.monotonic())) is None:
                 self.say(child.name, "did not stop in time; killing", "31")
         for child in self.children:
             # Also reaps grandchildren left in the group after the leader exited.
-            _signal_group(child, signal.SIGKILL)
-            if child.popen is not None:
-                with contextlib.suppress(subprocess.TimeoutExpired):
-                    child.popen.wait(timeout=2)
-
-
-def die_with_parent() -> None:
-    """Linux: the child gets SIGTERM if the supervisor dies without cleaning up (SIGKILL),
-    so an app process never outlives `sartiq dev`."""
-    if sys.platform != "linux":
-        return
-    import ctypes
-
-    pr_set_pdeathsig = 1
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
-
-
-def _signal_group(child: Child, sig: signal.Signals) -> None:
-    if child.popen is None:
-        return
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(child.popen.pid, sig)
+            child.process.kill()

@@ -28,6 +28,10 @@ class JobStatus(StrEnum):
     CANCELLED = "cancelled"
 
 
+# The statuses a job (export, bulk upload, caption) never leaves once in.
+JOB_FINAL_STATUSES = frozenset({JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED})
+
+
 class ExportFormat(StrEnum):
     ORIGINAL = "original"
     JPG = "jpg"

@@ -49,5 +49,12 @@ class Gone(DomainError):
     status_code = 410
 
 
+class WorkflowUnavailable(DomainError):
+    """Temporal could not be reached to start, signal or cancel a run; the domain row is
+    committed, so the client retries later (every route answers this one 503)."""
+
+    status_code = 503
+
+
 def not_found(what: str) -> NotFound:
     return NotFound(f"{what} not found")

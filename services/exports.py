@@ -12,14 +12,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core import outbound
 from models.export_schemas import ExportCreate, ExportPublic
-from models.jobs import Export, ExportTarget, JobStatus
+from models.jobs import JOB_FINAL_STATUSES, Export, ExportTarget, JobStatus
 from models.shooting import Shooting
 from models.shot import Shot
 from services.errors import Conflict, NotFound, Unprocessable
 from services.repository import ensure_visible, get_row, list_rows
 from services.tenancy import Scope
-
-TERMINAL = frozenset({JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED})
 
 
 def workflow_id(export_id: uuid.UUID | str) -> str:
@@ -115,7 +113,7 @@ def public(
 
 
 def ensure_cancellable(export: Export) -> None:
-    if export.status in TERMINAL:
+    if export.status in JOB_FINAL_STATUSES:
         raise Conflict(f"Export is already {export.status.value}")
 
 
@@ -131,7 +129,7 @@ async def load_for_update(session: AsyncSession, export_id: uuid.UUID) -> Export
 
 def mark_running(export: Export, total: int) -> bool:
     """pending → running with its image count; False when the export already ended."""
-    if export.status in TERMINAL:
+    if export.status in JOB_FINAL_STATUSES:
         return False
     if export.status == JobStatus.PENDING:
         export.status = JobStatus.RUNNING
@@ -142,7 +140,7 @@ def mark_running(export: Export, total: int) -> bool:
 
 def set_progress(export: Export, processed: int, failed: int) -> bool:
     """Counts only move forward (a late or repeated report changes nothing)."""
-    if export.status in TERMINAL or processed + failed <= (
+    if export.status in JOB_FINAL_STATUSES or processed + failed <= (
         export.processed_images + export.failed_images
     ):
         return False
@@ -163,7 +161,7 @@ def finish(
     error_message: str | None,
 ) -> bool:
     """The final state; False when the export had already ended (a retried finish)."""
-    if export.status in TERMINAL:
+    if export.status in JOB_FINAL_STATUSES:
         return False
     export.status = status
     export.processed_images = processed

@@ -1,13 +1,18 @@
 """Putting image bytes into the store as media (blocking: boto3 and Pillow).
 
-One path for every source (presigned uploads, URLs of a CSV, compute outputs): read the
-facts, convert non-sRGB colour profiles to sRGB, address the bytes by MD5, and write them
-once at `media/{id}/file.{ext}` where the id derives from (scope, hash).
+One path for every source (presigned uploads: services/uploads.py; URLs of a CSV:
+activities/bulk_upload.py; compute outputs: activities/generation_outputs.py): refuse a
+pixel bomb, read the facts, convert non-sRGB colour profiles to sRGB, address the bytes by
+MD5, and write them once at `media/{id}/file.{ext}` where the id derives from (scope, hash).
+The same bytes in the same scope always give the same media id and key, so a retried
+caller finds its object instead of writing another.
 """
 
 from __future__ import annotations
 
+import functools
 import io
+import struct
 import uuid
 
 from PIL import Image, ImageCms
@@ -19,6 +24,19 @@ from services.media import StoredFile, media_id_for
 
 SRGB_NAMES = ("srgb", "s rgb")
 _SAVE_FORMAT = {"jpg": "JPEG", "png": "PNG", "webp": "WEBP"}
+
+
+@functools.cache
+def _srgb_icc() -> bytes:
+    """The sRGB profile embedded in converted images, the same bytes every time.
+
+    littlecms stamps a profile with the time it is written (header bytes 24-35): embedded
+    as is, the same image converted a second later had other bytes, another MD5 and
+    another media id, so a retried ingest (a compute output's activity after a worker
+    crash) wrote a second object instead of finding its own."""
+    profile = bytearray(ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes())
+    profile[24:36] = struct.pack(">6H", 2000, 1, 1, 0, 0, 0)
+    return bytes(profile)
 
 
 def _to_srgb(data: bytes, info: images.ImageInfo) -> bytes:
@@ -41,7 +59,7 @@ def _to_srgb(data: bytes, info: images.ImageInfo) -> bytes:
             return data  # an unreadable profile: keep the bytes as they came
         assert converted is not None
         out = io.BytesIO()
-        srgb_icc = ImageCms.ImageCmsProfile(target).tobytes()
+        srgb_icc = _srgb_icc()
         fmt = _SAVE_FORMAT[info.extension]
         if fmt == "JPEG":
             converted = converted.convert("RGB")

@@ -6,6 +6,7 @@ never share state with `sartiq dev` or with each other.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import tempfile
@@ -14,37 +15,33 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import httpx
 import pytest
 from fastapi import FastAPI
 
-from bench.stack import SERVICE_VARS, with_database
 from core.config import Settings, get_settings
+from devstack.database import create_database, drop_database, migrate_database, with_database
 from devstack.limits import raised_rate_limits
 from devstack.mailbox import mailbox_dir
+from devstack.registry import REPLACED_BY
 from tests.helpers import Api, UserHandle
 from tests.mailbox import MAILBOX_VAR, Mailbox
 
 # compute_sim and the worker, once per session for every directory that needs them.
 pytest_plugins = ("tests.stack_fixtures",)
 
-ROOT = Path(__file__).resolve().parent.parent
 # Unset, ENVIRONMENT means production (which refuses the dev secrets): every Settings this
 # process builds, and every process it starts, runs as `test` unless a test says otherwise.
 os.environ.setdefault("ENVIRONMENT", "test")
 
 
-# The bench's services plus the SMTP mailbox (devstack/mailbox.py) the tests read mail from.
-TEST_SERVICE_VARS = {**SERVICE_VARS, "mail": "SMTP_HOST"}
-
-
 @pytest.fixture(scope="session")
 def stack_env() -> Iterator[dict[str, str]]:
     """Connection variables for every service, starting embedded ones where none is given."""
-    missing = [svc for svc, var in TEST_SERVICE_VARS.items() if not os.environ.get(var)]
+    # Every service, the SMTP mailbox (devstack/mailbox.py) the tests read mail from too.
+    missing = [svc for svc, var in REPLACED_BY.items() if not os.environ.get(var)]
     env = {k: v for k, v in os.environ.items() if k.startswith(("R2_", "TEMPORAL_", "SMTP_"))}
-    env.update({v: os.environ[v] for v in TEST_SERVICE_VARS.values() if os.environ.get(v)})
+    env.update({v: os.environ[v] for v in REPLACED_BY.values() if os.environ.get(v)})
     if os.environ.get(MAILBOX_VAR):  # a given SMTP server that keeps mail where we can read
         env[MAILBOX_VAR] = os.environ[MAILBOX_VAR]
     if not missing:
@@ -67,28 +64,12 @@ def stack_env() -> Iterator[dict[str, str]]:
         shutil.rmtree(state_dir, ignore_errors=True)
 
 
-async def _create_database(server_url: str, name: str) -> None:
-    conn = await asyncpg.connect(server_url)
-    try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-
-
-async def _drop_database(server_url: str, name: str) -> None:
-    conn = await asyncpg.connect(server_url)
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await conn.close()
-
-
 @pytest.fixture(scope="session")
 async def settings(stack_env: dict[str, str]) -> AsyncIterator[Settings]:
     """Settings for a fresh, migrated database of this test session."""
     server_url = stack_env["DATABASE_URL"].replace("postgresql+asyncpg://", "postgresql://")
     db_name = f"sartiq_test_{uuid.uuid4().hex[:10]}"
-    await _create_database(server_url, db_name)
+    await create_database(server_url, db_name)
     env = {
         **stack_env,
         "DATABASE_URL": with_database(server_url, db_name),
@@ -121,20 +102,12 @@ async def settings(stack_env: dict[str, str]) -> AsyncIterator[Settings]:
             else:
                 os.environ[key] = value
         get_settings.cache_clear()
-        await _drop_database(server_url, db_name)
+        await drop_database(server_url, db_name)
 
 
 async def _migrate(settings: Settings) -> None:
     """`alembic upgrade head` through the real migration scripts."""
-    import asyncio
-
-    from alembic import command
-    from alembic.config import Config
-
-    config = Config(str(ROOT / "alembic.ini"))
-    config.attributes["database_url"] = settings.async_database_url
-    config.attributes["configure_logger"] = False
-    await asyncio.to_thread(command.upgrade, config, "head")
+    await asyncio.to_thread(migrate_database, settings.async_database_url, configure_logger=False)
 
 
 @pytest.fixture(scope="session")

@@ -4,19 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import os
-import signal
-import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, TypeVar
+from typing import Any, TypeVar
 
 import httpx
 
 from core.config import Settings
+from devstack.process import ManagedProcess
 
 PREFIX = "/api/v1"
 ROOT = Path(__file__).resolve().parents[1]
@@ -141,7 +139,7 @@ async def eventually(
         await asyncio.sleep(every)
 
 
-class WorkerProcess:
+class WorkerProcess(ManagedProcess):
     """`python worker.py` as a child process, serving only `prefix`-ed task queues (the
     fault tests kill it with SIGKILL and start it again)."""
 
@@ -155,68 +153,39 @@ class WorkerProcess:
         log_path: Path,
         env: dict[str, str] | None = None,
     ) -> None:
-        self.env = {
-            **os.environ,
-            # Explicit: unset, the worker's settings would be production's and refuse the
-            # test secrets.
-            "ENVIRONMENT": settings.ENVIRONMENT,
-            "DATABASE_URL": settings.DATABASE_URL,
-            "REDIS_URL": settings.REDIS_URL,
-            "COMPUTE_SERVER_API_URL": settings.COMPUTE_SERVER_API_URL,
-            "COMPUTE_SERVER_ADMIN_TOKEN": settings.COMPUTE_SERVER_ADMIN_TOKEN,
-            "COMPUTE_EVENTS_STREAM": settings.COMPUTE_EVENTS_STREAM,
-            "GENERATION_POLL_INTERVAL_SECONDS": str(settings.GENERATION_POLL_INTERVAL_SECONDS),
-            "TASK_QUEUE_PREFIX": prefix,
-            "PYTHONUNBUFFERED": "1",
-            **(env or {}),
-        }
-        self.log_path = log_path
-        self.proc: subprocess.Popen[bytes] | None = None
-        self._log: IO[bytes] | None = None
+        super().__init__(
+            "worker",
+            [sys.executable, *self.command],
+            log_path=log_path,
+            cwd=ROOT,
+            env={
+                **os.environ,
+                # Explicit: unset, the worker's settings would be production's and refuse
+                # the test secrets.
+                "ENVIRONMENT": settings.ENVIRONMENT,
+                "DATABASE_URL": settings.DATABASE_URL,
+                "REDIS_URL": settings.REDIS_URL,
+                "COMPUTE_SERVER_API_URL": settings.COMPUTE_SERVER_API_URL,
+                "COMPUTE_SERVER_ADMIN_TOKEN": settings.COMPUTE_SERVER_ADMIN_TOKEN,
+                "COMPUTE_EVENTS_STREAM": settings.COMPUTE_EVENTS_STREAM,
+                "GENERATION_POLL_INTERVAL_SECONDS": str(settings.GENERATION_POLL_INTERVAL_SECONDS),
+                "TASK_QUEUE_PREFIX": prefix,
+                "PYTHONUNBUFFERED": "1",
+                **(env or {}),
+            },
+            # A graceful stop lets the worker finish its tasks; kill() is the crash.
+            stop_timeout=15,
+            die_with_parent=True,
+        )
         self.starts = 0
 
     def start(self) -> None:
-        assert self.proc is None or self.proc.poll() is not None, "already running"
+        assert not self.running, "already running"
         self.starts += 1
-        self._log = self.log_path.open("ab")
-        self._log.write(f"--- start {self.starts} at {time.strftime('%H:%M:%S')}\n".encode())
-        self._log.flush()
-        self.proc = subprocess.Popen(
-            [sys.executable, *self.command],
-            cwd=ROOT,
-            env=self.env,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-        )
-
-    def kill(self) -> None:
-        """SIGKILL: no graceful shutdown, in-flight work is simply lost."""
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
-            self.proc.wait(timeout=10)
-        if self._log is not None:
-            self._log.close()
-            self._log = None
+        super().start()
 
     def assert_alive(self) -> None:
-        assert self.proc is not None and self.proc.poll() is None, (
-            f"worker exited with {self.proc and self.proc.returncode}: "
-            + self.log_path.read_text()[-3000:]
-        )
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.kill()
-        if self._log is not None:
-            self._log.close()
-            self._log = None
-
-    def log_tail(self, chars: int = 4000) -> str:
-        return self.log_path.read_text(errors="replace")[-chars:]
+        assert self.running, f"worker exited with {self.poll()}: {self.log_tail(60)}"
 
 
 class ThrottledProxy:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -14,16 +13,13 @@ from pathlib import Path
 import httpx
 import psutil
 
+from devstack.ports import free_port
+from devstack.process import ManagedProcess
+
 ROOT = Path(__file__).resolve().parent.parent
 SERVICE_VARS = ("DATABASE_URL", "REDIS_URL", "R2_ENDPOINT_URL", "TEMPORAL_ADDRESS", "SMTP_HOST")
 # The system health check answers only to a superuser or to this token.
 PROBE_TOKEN = "cli-test-metrics-token-0123456789"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _processes_mentioning(text: str) -> list[psutil.Process]:
@@ -36,11 +32,12 @@ def _processes_mentioning(text: str) -> list[psutil.Process]:
 
 def test_dev_starts_healthy_and_ctrl_c_stops_everything(tmp_path: Path) -> None:
     state = tmp_path / "state"
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if k not in SERVICE_VARS}
     env["ENVIRONMENT"] = "development"
     env["METRICS_TOKEN"] = PROBE_TOKEN
-    proc = subprocess.Popen(
+    proc = ManagedProcess(
+        "sartiq dev",
         [
             sys.executable,
             str(ROOT / "cli.py"),
@@ -52,10 +49,9 @@ def test_dev_starts_healthy_and_ctrl_c_stops_everything(tmp_path: Path) -> None:
         ],
         cwd=ROOT,
         env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
+        log_path=tmp_path / "dev.log",
     )
+    proc.start()
     try:
         deadline = time.monotonic() + 90
         healthy = False
@@ -116,8 +112,11 @@ def test_dev_starts_healthy_and_ctrl_c_stops_everything(tmp_path: Path) -> None:
             ).stdout
         assert "admin@example.com" in listed and "password recovery" in listed, listed
     finally:
-        os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C reaches the terminal's process group
-        output = proc.communicate(timeout=30)[0].decode(errors="replace")
-    assert proc.returncode == 0, output[-2000:]
+        proc.send_signal(signal.SIGINT)  # Ctrl-C reaches the terminal's process group
+        code = proc.wait(timeout=30)
+        output = proc.log_tail(60)
+        if code is None:
+            proc.stop()  # it did not stop by itself: fail, but leave nothing behind
+    assert code == 0, output
     time.sleep(0.5)
     assert _processes_mentioning(str(state)) == [], output[-2000:]

@@ -32,7 +32,7 @@ from temporalio.common import Priority, SearchAttributePair, TypedSearchAttribut
 from temporalio.service import RPCError, RPCStatusCode
 
 from core.config import Settings
-from core.temporal import ENTITY_TYPE, MAINTENANCE_QUEUE
+from core.temporal import ENTITY_TYPE, MAINTENANCE_QUEUE, PRIORITY_MAINTENANCE
 from workflows.maintenance import (
     GenerationReconcilerWorkflow,
     SessionCleanupWorkflow,
@@ -45,7 +45,6 @@ from workflows.maintenance_types import (
     UsageReportInput,
 )
 from workflows.media_cleanup import DeadLetterRetryWorkflow, OrphanScanWorkflow
-from workflows.starts import PRIORITY_MAINTENANCE
 from workflows.types import SessionCleanupInput
 
 ID_PREFIX = "sartiq-"

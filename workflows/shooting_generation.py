@@ -12,7 +12,7 @@ from temporalio.exceptions import ChildWorkflowError
 
 with workflow.unsafe.imports_passed_through():
     from activities.generation import GenerationActivities
-    from core.temporal import ENTITY_ID, ENTITY_TYPE, STATUS
+    from core.temporal import ENTITY_ID, ENTITY_TYPE, PRIORITY_BATCH_CHILD, STATUS, fairness_key
     from workflows.generation import GenerationWorkflow
     from workflows.types import (
         BatchProgress,
@@ -22,9 +22,6 @@ with workflow.unsafe.imports_passed_through():
         PlannedGeneration,
         ShootingGenerationInput,
     )
-
-# DESIGN §5: children of a batch run behind interactive generations (priority 1).
-BATCH_CHILD_PRIORITY = 3
 
 
 @workflow.defn(name="ShootingGenerationWorkflow")
@@ -96,9 +93,10 @@ class ShootingGenerationWorkflow:
                 GenerationWorkflow.run,
                 GenerationInput(generation_id=item.generation_id),
                 id=f"generation-{item.generation_id}",
+                # DESIGN §5: children of a batch run behind interactive generations.
                 priority=Priority(
-                    priority_key=BATCH_CHILD_PRIORITY,
-                    fairness_key=_fairness_key(batch),
+                    priority_key=PRIORITY_BATCH_CHILD,
+                    fairness_key=fairness_key(batch.organization_id, batch.user_id),
                 ),
                 search_attributes=workflow.info().typed_search_attributes.updated(
                     SearchAttributePair(ENTITY_ID, item.generation_id),
@@ -115,7 +113,3 @@ class ShootingGenerationWorkflow:
             self._progress.failed += 1
         else:
             self._progress.completed += 1
-
-
-def _fairness_key(batch: ShootingGenerationInput) -> str:
-    return f"org:{batch.organization_id}" if batch.organization_id else f"user:{batch.user_id}"

@@ -5,6 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+# The compute-event signal is defined beside the bridge that sends it (core/ imports nothing
+# from workflows/); a plain dataclass, re-exported here with every other payload.
+from core.compute_signal import ComputeEvent as ComputeEvent
+
 
 @dataclass(frozen=True)
 class SessionCleanupInput:
@@ -45,18 +49,6 @@ class GenerationPlan:
     poll_interval_seconds: int
     sim: dict[str, Any] | None = None  # fault knobs passed through to compute_sim
     already_finished: bool = False  # a re-delivered start for a finished generation
-
-
-@dataclass(frozen=True)
-class ComputeEvent:
-    """A compute task event, as signalled by the event bridge or the webhook (a hint)."""
-
-    task_id: str
-    event_type: str
-    status: str | None = None
-    progress: float | None = None
-    error_message: str | None = None
-    error_category: str | None = None
 
 
 @dataclass(frozen=True)

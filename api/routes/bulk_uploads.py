@@ -12,15 +12,17 @@ from pydantic import BaseModel, Field, ValidationError
 from starlette.datastructures import UploadFile
 from temporalio.service import RPCError
 
-from api.deps import PageDep, ScopeDep, SessionDep, SettingsDep
+from api.deps import PageDep, ScopeDep, SessionDep, SettingsDep, StoreDep, TemporalDep
 from api.rate_limits import BulkUploadLimit
+from core.config import Settings
+from core.starts import bulk_upload_workflow_id, start_bulk_upload
+from core.storage import ObjectStore
 from core.temporal import ui_url
 from models.base import Page
 from models.jobs import BulkUpload, JobStatus
 from services import bulk_uploads
 from services.bulk_uploads import BulkUploadPublic, PayloadTooLarge, RowErrorPublic
-from services.errors import BadRequest, DomainError
-from workflows.starts import bulk_upload_workflow_id, start_bulk_upload
+from services.errors import BadRequest, DomainError, WorkflowUnavailable
 
 router = APIRouter(prefix="/bulk-uploads", tags=["bulk-uploads"])
 log = logging.getLogger(__name__)
@@ -28,10 +30,6 @@ log = logging.getLogger(__name__)
 CSV_CONTENT_TYPES = ("text/csv", "application/csv", "application/vnd.ms-excel", "text/plain")
 # Multipart framing around the file (boundaries, part headers) on top of the file itself.
 MULTIPART_SLACK_BYTES = 64 * 1024
-
-
-class WorkflowUnavailable(DomainError):
-    status_code = 503
 
 
 class UnsupportedMediaType(DomainError):
@@ -66,31 +64,31 @@ _BODY = {
 }
 
 
-async def _public(request: Request, upload: BulkUpload) -> BulkUploadPublic:
-    settings = request.app.state.settings
+async def _public(store: ObjectStore, settings: Settings, upload: BulkUpload) -> BulkUploadPublic:
     report_url = None
     if upload.error_report_key:
         report_url = await asyncio.to_thread(
-            request.app.state.store.presigned_get, upload.error_report_key, expires_in=900
+            store.presigned_get, upload.error_report_key, expires_in=900
         )
     return bulk_uploads.public(
         upload, ui_url=lambda wid: ui_url(settings, wid), report_url=report_url
     )
 
 
-async def _receive(request: Request, upload_id: uuid.UUID) -> str | None:
+async def _receive(
+    request: Request, store: ObjectStore, settings: Settings, upload_id: uuid.UUID
+) -> str | None:
     """Put the request's CSV at the upload's source key; returns its file name."""
-    store = request.app.state.store
     key = bulk_uploads.source_key(upload_id)
     media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media_type == "multipart/form-data":
         declared = request.headers.get("content-length", "")
         if (
             declared.isdigit()
-            and int(declared) > bulk_uploads.MAX_CSV_BYTES + MULTIPART_SLACK_BYTES
+            and int(declared) > settings.BULK_UPLOAD_MAX_CSV_BYTES + MULTIPART_SLACK_BYTES
         ):
             raise PayloadTooLarge(
-                f"The CSV is larger than {bulk_uploads.MAX_CSV_BYTES // (1024 * 1024)} MB"
+                f"The CSV is larger than {settings.BULK_UPLOAD_MAX_CSV_BYTES // (1024 * 1024)} MB"
             )
         form = await request.form(max_files=1, max_fields=1)
         file = form.get("file")
@@ -100,14 +98,26 @@ async def _receive(request: Request, upload_id: uuid.UUID) -> str | None:
         content_type = (file.content_type or "").split(";")[0].strip().lower()
         if not name.endswith(".csv") and content_type not in CSV_CONTENT_TYPES:
             raise BadRequest("Only CSV files are accepted (a .csv file or a text/csv part)")
-        await asyncio.to_thread(bulk_uploads.store_local_csv, store, file.file, key)
+        await asyncio.to_thread(
+            bulk_uploads.store_local_csv,
+            store,
+            file.file,
+            key,
+            max_bytes=settings.BULK_UPLOAD_MAX_CSV_BYTES,
+        )
         return file.filename
     if media_type == "application/json":
         try:
             body = FromUpload.model_validate_json(await request.body())
         except ValidationError as error:
             raise RequestValidationError(error.errors(include_url=False)) from error
-        await asyncio.to_thread(bulk_uploads.adopt_temp_upload, store, body.temp_key, key)
+        await asyncio.to_thread(
+            bulk_uploads.adopt_temp_upload,
+            store,
+            body.temp_key,
+            key,
+            max_bytes=settings.BULK_UPLOAD_MAX_CSV_BYTES,
+        )
         return body.filename or body.temp_key.rsplit("/", 1)[-1].split("_", 2)[-1]
     raise UnsupportedMediaType("Send multipart/form-data with a `file`, or JSON with a `temp_key`")
 
@@ -118,6 +128,8 @@ async def create_bulk_upload(
     session: SessionDep,
     scope: ScopeDep,
     settings: SettingsDep,
+    store: StoreDep,
+    temporal: TemporalDep,
     _limit: BulkUploadLimit,
 ) -> BulkUploadPublic:
     """Upload a CSV of products and process it in the background.
@@ -131,7 +143,7 @@ async def create_bulk_upload(
     with GET /bulk-uploads/{id} or the `bulk_upload.*` WebSocket events.
     """
     upload_id = uuid.uuid4()
-    filename = await _receive(request, upload_id)
+    filename = await _receive(request, store, settings, upload_id)
     upload = await bulk_uploads.create(
         session,
         scope,
@@ -141,7 +153,7 @@ async def create_bulk_upload(
     )
     await session.commit()
     try:
-        client = await request.app.state.temporal.get()
+        client = await temporal.get()
         await start_bulk_upload(
             client,
             upload_id=upload.id,
@@ -153,30 +165,35 @@ async def create_bulk_upload(
         bulk_uploads.fail_to_start(upload, str(error))
         await session.commit()
         raise WorkflowUnavailable(f"Could not start the bulk upload: {error}") from error
-    return await _public(request, upload)
+    return await _public(store, settings, upload)
 
 
 @router.get("/")
 async def list_bulk_uploads(
-    request: Request,
     session: SessionDep,
     scope: ScopeDep,
+    settings: SettingsDep,
+    store: StoreDep,
     page: PageDep,
     status: JobStatus | None = None,
 ) -> Page[BulkUploadPublic]:
     rows, count = await bulk_uploads.list_(
         session, scope, skip=page.skip, limit=page.limit, status=status
     )
-    return Page(data=[await _public(request, r) for r in rows], count=count)
+    return Page(data=[await _public(store, settings, r) for r in rows], count=count)
 
 
 @router.get("/{bulk_upload_id}")
 async def read_bulk_upload(
-    bulk_upload_id: uuid.UUID, request: Request, session: SessionDep, scope: ScopeDep
+    bulk_upload_id: uuid.UUID,
+    session: SessionDep,
+    scope: ScopeDep,
+    settings: SettingsDep,
+    store: StoreDep,
 ) -> BulkUploadPublic:
     """Status and counts; `error_report_url` (short-lived) once a report with the failed
     rows exists (`row_number,sku,field,message`)."""
-    return await _public(request, await bulk_uploads.get(session, scope, bulk_upload_id))
+    return await _public(store, settings, await bulk_uploads.get(session, scope, bulk_upload_id))
 
 
 @router.get("/{bulk_upload_id}/errors")
@@ -193,7 +210,12 @@ async def list_bulk_upload_errors(
 
 @router.post("/{bulk_upload_id}/cancel", status_code=202)
 async def cancel_bulk_upload(
-    bulk_upload_id: uuid.UUID, request: Request, session: SessionDep, scope: ScopeDep
+    bulk_upload_id: uuid.UUID,
+    session: SessionDep,
+    scope: ScopeDep,
+    settings: SettingsDep,
+    store: StoreDep,
+    temporal: TemporalDep,
 ) -> BulkUploadPublic:
     """Stop processing: the status becomes `cancelled` at once and no further row is
     written. Rows already processed stay as they are (products created or updated so far are
@@ -202,9 +224,9 @@ async def cancel_bulk_upload(
     bulk_uploads.cancel(upload)
     await session.commit()
     try:
-        client = await request.app.state.temporal.get()
+        client = await temporal.get()
         await client.get_workflow_handle(bulk_upload_workflow_id(upload.id)).signal("cancel")
     except (RPCError, RuntimeError) as error:
         # The row says cancelled: the workflow's next chunk sees it and stops by itself.
         log.warning("could not signal the cancel of bulk upload %s: %s", upload.id, error)
-    return await _public(request, upload)
+    return await _public(store, settings, upload)

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import uuid
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from pydantic import BaseModel, model_validator
 from temporalio.service import RPCError
 
-from api.deps import ScopeDep, SessionDep
+from api.deps import ScopeDep, SessionDep, SettingsDep, TemporalDep
+from core.starts import start_caption
 from core.temporal import ui_url
 from models.media import EntityType
 from services import files, products, uploads
-from services.errors import BadRequest, DomainError
-from workflows.starts import start_caption
+from services.errors import BadRequest, WorkflowUnavailable
 
 router = APIRouter(prefix="/captions", tags=["captions"])
 
@@ -36,16 +36,15 @@ class CaptionStarted(BaseModel):
     temporal_ui_url: str | None
 
 
-class Unavailable(DomainError):
-    status_code = 503
-
-
 @router.post("/", status_code=202)
 async def caption(
-    body: CaptionRequest, request: Request, session: SessionDep, scope: ScopeDep
+    body: CaptionRequest,
+    session: SessionDep,
+    scope: ScopeDep,
+    settings: SettingsDep,
+    temporal: TemporalDep,
 ) -> CaptionStarted:
     """Start CaptionWorkflow; empty `caption`/`alt_text` (and description) get filled."""
-    state = request.app.state
     if body.product_id is not None:
         product = await products.get(session, scope, body.product_id)
         images = (await uploads.images_of(session, EntityType.PRODUCT, [product.id])).get(
@@ -61,20 +60,20 @@ async def caption(
         media = await files.visible_media(session, user, body.media_resource_id)
         media_id, organization_id = media.id, media.organization_id
     try:
-        client = await state.temporal.get()
+        client = await temporal.get()
         handle = await start_caption(
             client,
             media_id=media_id,
             product_id=body.product_id,
             organization_id=organization_id,
             owner_id=scope.user_id,
-            task_queue_prefix=state.settings.TASK_QUEUE_PREFIX,
+            task_queue_prefix=settings.TASK_QUEUE_PREFIX,
         )
     except RPCError as error:
-        raise Unavailable(f"Could not start captioning: {error}") from error
+        raise WorkflowUnavailable(f"Could not start captioning: {error}") from error
     return CaptionStarted(
         media_resource_id=media_id,
         product_id=body.product_id,
         workflow_id=handle.id,
-        temporal_ui_url=ui_url(state.settings, handle.id),
+        temporal_ui_url=ui_url(settings, handle.id),
     )

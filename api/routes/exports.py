@@ -5,48 +5,44 @@ from __future__ import annotations
 import asyncio
 import uuid
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from temporalio.service import RPCError, RPCStatusCode
 
-from api.deps import PageDep, ScopeDep, SessionDep, SettingsDep
+from api.deps import PageDep, ScopeDep, SessionDep, SettingsDep, StoreDep, TemporalDep
 from api.rate_limits import ExportLimit
 from core import outbound
+from core.config import Settings
+from core.starts import start_export
+from core.storage import ObjectStore
 from core.temporal import ui_url
 from models.base import Page
 from models.export_schemas import ExportCreate, ExportPublic
 from models.jobs import Export, JobStatus
 from services import exports
-from services.errors import DomainError
-from workflows.starts import start_export
+from services.errors import WorkflowUnavailable
 
 router = APIRouter(prefix="/exports", tags=["exports"])
 
 DOWNLOAD_LINK_SECONDS = 3600
 
 
-class WorkflowUnavailable(DomainError):
-    status_code = 503
-
-
-async def _public(request: Request, export: Export) -> ExportPublic:
-    settings = request.app.state.settings
+async def _public(store: ObjectStore, settings: Settings, export: Export) -> ExportPublic:
     key = exports.download_key(export)
     url = None
     if key:
         # Signing is local work, but boto3 stays off the event loop everywhere.
-        url = await asyncio.to_thread(
-            request.app.state.store.presigned_get, key, expires_in=DOWNLOAD_LINK_SECONDS
-        )
+        url = await asyncio.to_thread(store.presigned_get, key, expires_in=DOWNLOAD_LINK_SECONDS)
     return exports.public(export, ui_url=lambda wid: ui_url(settings, wid), download_url=url)
 
 
 @router.post("/", status_code=202)
 async def create_export(
     body: ExportCreate,
-    request: Request,
     session: SessionDep,
     scope: ScopeDep,
     settings: SettingsDep,
+    store: StoreDep,
+    temporal: TemporalDep,
     _limit: ExportLimit,
 ) -> ExportPublic:
     """Export the images of a shooting or of chosen shots (their current revisions; only
@@ -65,7 +61,7 @@ async def create_export(
     Follow it on the WebSocket (`export.updated|completed|failed`) or GET /exports/{id}."""
     export = await exports.create(session, scope, body, allow=outbound.allow_list(settings))
     await session.commit()
-    client = await request.app.state.temporal.get()
+    client = await temporal.get()
     try:
         await start_export(
             client,
@@ -78,14 +74,15 @@ async def create_export(
     except RPCError as error:
         # The row is committed and stays `pending`; starting it again is idempotent.
         raise WorkflowUnavailable(f"Export saved but could not start yet: {error}") from error
-    return await _public(request, export)
+    return await _public(store, settings, export)
 
 
 @router.get("/")
 async def list_exports(
-    request: Request,
     session: SessionDep,
     scope: ScopeDep,
+    settings: SettingsDep,
+    store: StoreDep,
     page: PageDep,
     status: JobStatus | None = None,
     shooting_id: uuid.UUID | None = None,
@@ -93,26 +90,35 @@ async def list_exports(
     rows, count = await exports.list_(
         session, scope, skip=page.skip, limit=page.limit, status=status, shooting_id=shooting_id
     )
-    return Page(data=[await _public(request, row) for row in rows], count=count)
+    return Page(data=[await _public(store, settings, row) for row in rows], count=count)
 
 
 @router.get("/{export_id}")
 async def read_export(
-    export_id: uuid.UUID, request: Request, session: SessionDep, scope: ScopeDep
+    export_id: uuid.UUID,
+    session: SessionDep,
+    scope: ScopeDep,
+    settings: SettingsDep,
+    store: StoreDep,
 ) -> ExportPublic:
     """Status, progress and counts; `download_url` once a zip export has completed."""
-    return await _public(request, await exports.get(session, scope, export_id))
+    return await _public(store, settings, await exports.get(session, scope, export_id))
 
 
 @router.post("/{export_id}/cancel", status_code=202)
 async def cancel_export(
-    export_id: uuid.UUID, request: Request, session: SessionDep, scope: ScopeDep
+    export_id: uuid.UUID,
+    session: SessionDep,
+    scope: ScopeDep,
+    settings: SettingsDep,
+    store: StoreDep,
+    temporal: TemporalDep,
 ) -> ExportPublic:
     """Ask the workflow to stop: running work is cancelled, a partial upload aborted, and
     the export ends `cancelled`. 409 when it has already finished."""
     export = await exports.get(session, scope, export_id, for_update=True)
     exports.ensure_cancellable(export)
-    client = await request.app.state.temporal.get()
+    client = await temporal.get()
     try:
         await client.get_workflow_handle(exports.workflow_id(export.id)).cancel()
     except RPCError as error:
@@ -128,4 +134,4 @@ async def cancel_export(
             error_message="Cancelled by request",
         )
         await session.commit()
-    return await _public(request, export)
+    return await _public(store, settings, export)

@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import RedirectResponse
 
-from api.deps import SessionDep, SettingsDep, oauth2_scheme
+from api.deps import SessionDep, SettingsDep, StoreDep, oauth2_scheme
 from core import file_urls
 from services import auth, files
 from services.errors import NotFound, Unauthorized
@@ -23,6 +23,7 @@ async def get_file(
     request: Request,
     session: SessionDep,
     settings: SettingsDep,
+    store: StoreDep,
     exp: Annotated[int | None, Query(description="Expiry of a signed file URL.")] = None,
     sig: Annotated[str | None, Query(max_length=128, description="Its signature.")] = None,
     format: Annotated[Literal["jpeg", "png", "webp", "avif", "auto"] | None, Query()] = None,
@@ -49,8 +50,6 @@ async def get_file(
             settings, media.storage_key, fmt=format, width=width, height=height, quality=quality
         )
     else:
-        url = await asyncio.to_thread(
-            request.app.state.store.presigned_get, media.storage_key, expires_in=900
-        )
+        url = await asyncio.to_thread(store.presigned_get, media.storage_key, expires_in=900)
     # Short private caching: the target of a presigned redirect expires.
     return RedirectResponse(url, status_code=302, headers={"Cache-Control": "private, max-age=300"})

@@ -5,15 +5,18 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query
 from pydantic import BaseModel
+from redis.asyncio import Redis
 from temporalio.client import WorkflowExecutionStatus
 from temporalio.service import RPCError
 
-from api.deps import PageDep, ScopeDep, SessionDep, SettingsDep
+from api.deps import PageDep, RedisDep, ScopeDep, SessionDep, SettingsDep, TemporalDep
 from api.rate_limits import GenerationLimit
 from core import events
-from core.temporal import ui_url
+from core.config import Settings
+from core.starts import shooting_generation_id, start_generation, start_shooting_generation
+from core.temporal import LazyClient, ui_url
 from models.base import Page
 from models.generation import (
     Generation,
@@ -25,16 +28,11 @@ from models.generation import (
     ShotGenerateRequest,
 )
 from services import app_settings, generation_config, generations, looks, shootings
-from services.errors import DomainError, NotFound
+from services.errors import NotFound, WorkflowUnavailable
 from workflows.shooting_generation import ShootingGenerationWorkflow
-from workflows.starts import shooting_generation_id, start_generation, start_shooting_generation
 from workflows.types import ShootingGenerationInput
 
 router = APIRouter(tags=["generations"])
-
-
-class WorkflowUnavailable(DomainError):
-    status_code = 503
 
 
 class BatchStarted(BaseModel):
@@ -56,17 +54,16 @@ class BatchStatus(BaseModel):
 
 
 async def _public(
-    request: Request, session: SessionDep, generation: Generation
+    session: SessionDep, settings: Settings, generation: Generation
 ) -> GenerationPublic:
-    settings = request.app.state.settings
     (public,) = await generations.publics(
         session, [generation], ui_url=lambda wid: ui_url(settings, wid)
     )
     return public
 
 
-async def _start(request: Request, generation: Generation) -> None:
-    client = await request.app.state.temporal.get()
+async def _start(temporal: LazyClient, settings: Settings, generation: Generation) -> None:
+    client = await temporal.get()
     try:
         await start_generation(
             client,
@@ -74,17 +71,17 @@ async def _start(request: Request, generation: Generation) -> None:
             organization_id=generation.organization_id,
             owner_id=generation.owner_id,
             shooting_id=generation.shooting_id,
-            task_queue_prefix=request.app.state.settings.TASK_QUEUE_PREFIX,
+            task_queue_prefix=settings.TASK_QUEUE_PREFIX,
         )
     except RPCError as error:
         # The row is committed and stays `pending`: the reconciler schedule starts it later.
         raise WorkflowUnavailable(f"Generation saved but could not start yet: {error}") from error
 
 
-async def _announce(request: Request, public: GenerationPublic, kind: str) -> None:
+async def _announce(redis: Redis, public: GenerationPublic, kind: str) -> None:
     """generation.<kind> on the owner's scope (the worker announces later changes)."""
     await events.publish(
-        request.app.state.redis,
+        redis,
         type=f"generation.{kind}",
         payload=public.model_dump(mode="json"),
         organization_id=public.organization_id,
@@ -94,61 +91,78 @@ async def _announce(request: Request, public: GenerationPublic, kind: str) -> No
 
 
 async def _create_and_start(
-    request: Request,
     session: SessionDep,
     scope: ScopeDep,
     shot_id: uuid.UUID,
     body: ShotGenerateRequest,
+    *,
+    settings: Settings,
+    redis: Redis,
+    temporal: LazyClient,
 ) -> GenerationPublic:
     # Before anything is written: the config rules that depend on this deployment.
-    generation_config.check_request(body.config, request.app.state.settings)
+    generation_config.check_request(body.config, settings)
     generation = await generations.create_for_shot(session, scope, shot_id, body)
     await session.commit()
     # A generation just created has no predictions: no query needed to show it, and the
     # same view serves the event and the response (the workflow start changes no column).
-    settings = request.app.state.settings
     public = GenerationPublic.model_validate(
         generation,
         update={"predictions": [], "temporal_ui_url": ui_url(settings, generation.workflow_id)},
     )
-    await _announce(request, public, "created")
-    await _start(request, generation)
+    await _announce(redis, public, "created")
+    await _start(temporal, settings, generation)
     return public
 
 
 @router.post("/generations", status_code=202)
 async def create_generation(
     body: GenerationCreate,
-    request: Request,
     session: SessionDep,
     scope: ScopeDep,
+    settings: SettingsDep,
+    redis: RedisDep,
+    temporal: TemporalDep,
     _limit: GenerationLimit,
 ) -> GenerationPublic:
     """Start a generation for a shot; follow it on the WebSocket or GET /generations/{id}."""
     request_body = ShotGenerateRequest.model_validate(body.model_dump(exclude={"shot_id"}))
-    return await _create_and_start(request, session, scope, body.shot_id, request_body)
+    return await _create_and_start(
+        session,
+        scope,
+        body.shot_id,
+        request_body,
+        settings=settings,
+        redis=redis,
+        temporal=temporal,
+    )
 
 
 @router.post("/shots/{shot_id}/generate", status_code=202)
 async def generate_shot(
     shot_id: uuid.UUID,
-    request: Request,
     session: SessionDep,
     scope: ScopeDep,
+    settings: SettingsDep,
+    redis: RedisDep,
+    temporal: TemporalDep,
     _limit: GenerationLimit,
     body: ShotGenerateRequest | None = None,
 ) -> GenerationPublic:
     """Start a generation for this shot (`num_predictions` is an alias of `batch_size`)."""
-    return await _create_and_start(request, session, scope, shot_id, body or ShotGenerateRequest())
+    body = body or ShotGenerateRequest()
+    return await _create_and_start(
+        session, scope, shot_id, body, settings=settings, redis=redis, temporal=temporal
+    )
 
 
 @router.post("/shootings/{shooting_id}/generate", status_code=202)
 async def generate_shooting(
     shooting_id: uuid.UUID,
-    request: Request,
     session: SessionDep,
     scope: ScopeDep,
     settings: SettingsDep,
+    temporal: TemporalDep,
     _limit: GenerationLimit,
     body: ShootingGenerateRequest | None = None,
 ) -> BatchStarted:
@@ -170,7 +184,7 @@ async def generate_shooting(
         only_missing=body.only_missing,
         max_in_flight=int(limit),
     )
-    client = await request.app.state.temporal.get()
+    client = await temporal.get()
     try:
         handle = await start_shooting_generation(
             client, batch, task_queue_prefix=settings.TASK_QUEUE_PREFIX
@@ -197,16 +211,16 @@ def _run_status(status: WorkflowExecutionStatus | None) -> str:
 @router.get("/shootings/{shooting_id}/generate")
 async def shooting_generation_progress(
     shooting_id: uuid.UUID,
-    request: Request,
     session: SessionDep,
     scope: ScopeDep,
     settings: SettingsDep,
+    temporal: TemporalDep,
     look_id: uuid.UUID | None = None,
 ) -> BatchStatus:
     """Progress of the shooting's latest batch, read from its workflow."""
     await shootings.get(session, scope, shooting_id)
     workflow_id = shooting_generation_id(shooting_id, look_id)
-    client = await request.app.state.temporal.get()
+    client = await temporal.get()
     handle = client.get_workflow_handle(workflow_id)
     try:
         description = await handle.describe()
@@ -223,9 +237,9 @@ async def shooting_generation_progress(
 
 @router.get("/generations/")
 async def list_generations(
-    request: Request,
     session: SessionDep,
     scope: ScopeDep,
+    settings: SettingsDep,
     page: PageDep,
     shot_id: uuid.UUID | None = None,
     shooting_id: uuid.UUID | None = None,
@@ -240,48 +254,53 @@ async def list_generations(
         shooting_id=shooting_id,
         status=status,
     )
-    settings = request.app.state.settings
     data = await generations.publics(session, rows, ui_url=lambda wid: ui_url(settings, wid))
     return Page(data=data, count=count)
 
 
 @router.get("/generations/{generation_id}")
 async def read_generation(
-    generation_id: uuid.UUID, request: Request, session: SessionDep, scope: ScopeDep
+    generation_id: uuid.UUID, session: SessionDep, scope: ScopeDep, settings: SettingsDep
 ) -> GenerationPublic:
-    return await _public(request, session, await generations.get(session, scope, generation_id))
+    return await _public(session, settings, await generations.get(session, scope, generation_id))
 
 
 @router.post("/generations/{generation_id}/cancel", status_code=202)
 async def cancel_generation(
-    generation_id: uuid.UUID, request: Request, session: SessionDep, scope: ScopeDep
+    generation_id: uuid.UUID,
+    session: SessionDep,
+    scope: ScopeDep,
+    settings: SettingsDep,
+    temporal: TemporalDep,
 ) -> GenerationPublic:
     """Ask the workflow to cancel; it cancels the compute task and ends `cancelled`."""
     generation = await generations.get(session, scope, generation_id)
     generations.ensure_cancellable(generation)
-    client = await request.app.state.temporal.get()
+    client = await temporal.get()
     try:
         await client.get_workflow_handle(generations.workflow_id(generation.id)).cancel()
     except RPCError as error:
         raise WorkflowUnavailable(f"Could not reach the generation's workflow: {error}") from error
-    return await _public(request, session, generation)
+    return await _public(session, settings, generation)
 
 
 @router.post("/generations/{generation_id}/retry", status_code=202)
 async def retry_generation(
     generation_id: uuid.UUID,
-    request: Request,
     session: SessionDep,
     scope: ScopeDep,
+    settings: SettingsDep,
+    redis: RedisDep,
+    temporal: TemporalDep,
     _limit: GenerationLimit,
 ) -> GenerationPublic:
     """Run a failed or cancelled generation again, as its next attempt."""
     generation = await generations.get(session, scope, generation_id)
     await generations.prepare_retry(session, generation)
     await session.commit()
-    await _announce(request, await _public(request, session, generation), "updated")
-    await _start(request, generation)
-    return await _public(request, session, generation)
+    await _announce(redis, await _public(session, settings, generation), "updated")
+    await _start(temporal, settings, generation)
+    return await _public(session, settings, generation)
 
 
 @router.get("/predictions/")

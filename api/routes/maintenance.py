@@ -7,27 +7,23 @@ import uuid
 from datetime import date, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel
 from sqlmodel import SQLModel
 from temporalio.service import RPCError
 
-from api.deps import PageDep, SessionDep, SettingsDep, get_current_superuser
+from api.deps import PageDep, SessionDep, SettingsDep, TemporalDep, get_current_superuser
+from core.starts import start_orphan_scan
 from core.temporal import ui_url
 from models.base import Page
 from models.jobs import JobStatus
 from services import maintenance, usage
-from services.errors import DomainError
+from services.errors import WorkflowUnavailable
 from workflows.maintenance_types import OrphanScanInput
-from workflows.starts import start_orphan_scan
 
 router = APIRouter(
     prefix="/admin", tags=["maintenance"], dependencies=[Depends(get_current_superuser)]
 )
-
-
-class WorkflowUnavailable(DomainError):
-    status_code = 503
 
 
 class MaintenanceStarted(BaseModel):
@@ -73,12 +69,12 @@ class UsageReportPublic(SQLModel):
 
 @router.post("/maintenance/orphan-scan", status_code=202)
 async def run_orphan_scan(
-    request: Request, settings: SettingsDep, dry_run: bool = True
+    settings: SettingsDep, temporal: TemporalDep, dry_run: bool = True
 ) -> MaintenanceStarted:
     """Start an orphan scan now (a dry run by default: it counts and deletes nothing).
     Its report appears under GET /admin/maintenance/reports."""
     try:
-        client = await request.app.state.temporal.get()
+        client = await temporal.get()
         handle = await start_orphan_scan(
             client,
             OrphanScanInput(dry_run=dry_run),

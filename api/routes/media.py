@@ -5,14 +5,14 @@ from __future__ import annotations
 import logging
 import uuid
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Response
 from temporalio.service import RPCError
 
-from api.deps import CurrentUser, SessionDep
+from api.deps import CurrentUser, SessionDep, SettingsDep, TemporalDep
+from core.starts import start_media_deletion
 from models.media import MediaResourcePublic, MediaResourceUpdate
 from services import maintenance, media_lifecycle
 from workflows.maintenance_types import MediaDeletionInput
-from workflows.starts import start_media_deletion
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/media-resources", tags=["media"])
@@ -40,7 +40,11 @@ async def enrich_media(
 
 @router.delete("/{media_id}", status_code=204)
 async def delete_media(
-    media_id: uuid.UUID, request: Request, session: SessionDep, user: CurrentUser
+    media_id: uuid.UUID,
+    session: SessionDep,
+    user: CurrentUser,
+    settings: SettingsDep,
+    temporal: TemporalDep,
 ) -> Response:
     """409 when protected or still attached (the detail says which). Otherwise the row is
     deleted and committed first; the object is deleted afterwards by a workflow, so a
@@ -49,10 +53,9 @@ async def delete_media(
     organization_id, owner_id = media.organization_id, media.owner_id
     key = await media_lifecycle.delete(session, media)
     await session.commit()
-    settings = request.app.state.settings
     deletion = MediaDeletionInput(storage_key=key, media_resource_id=str(media_id))
     try:
-        client = await request.app.state.temporal.get()
+        client = await temporal.get()
         await start_media_deletion(
             client,
             deletion,

@@ -5,14 +5,16 @@ from __future__ import annotations
 import logging
 import uuid
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Response
 from temporalio.service import RPCError
 
-from api.deps import PageDep, ScopeDep, SessionDep
+from api.deps import PageDep, ScopeDep, SessionDep, SettingsDep, StoreDep, TemporalDep
+from core.config import Settings
+from core.starts import start_caption
+from core.temporal import LazyClient
 from models.base import Page
 from models.product import ProductCreate, ProductPublic, ProductUpdate
 from services import products
-from workflows.starts import start_caption
 
 router = APIRouter(prefix="/products", tags=["products"])
 log = logging.getLogger(__name__)
@@ -43,29 +45,34 @@ async def list_products(
 
 @router.post("/", status_code=201)
 async def create_product(
-    body: ProductCreate, request: Request, session: SessionDep, scope: ScopeDep
+    body: ProductCreate,
+    session: SessionDep,
+    scope: ScopeDep,
+    settings: SettingsDep,
+    store: StoreDep,
+    temporal: TemporalDep,
 ) -> ProductPublic:
     """Create a product; `images` (temp keys of presigned uploads) are verified,
     deduplicated and attached, and a cover image gets captioned in the background."""
-    product = await products.create(session, scope, body, store=request.app.state.store)
+    product = await products.create(session, scope, body, store=store)
     await session.commit()
     (public,) = await products.publics(session, [product])
     if public.cover_image_id is not None:
-        await _start_caption(request, public)
+        await _start_caption(temporal, settings, public)
     return public
 
 
-async def _start_caption(request: Request, product: ProductPublic) -> None:
+async def _start_caption(temporal: LazyClient, settings: Settings, product: ProductPublic) -> None:
     assert product.cover_image_id is not None
     try:
-        client = await request.app.state.temporal.get()
+        client = await temporal.get()
         await start_caption(
             client,
             media_id=product.cover_image_id,
             product_id=product.id,
             organization_id=product.organization_id,
             owner_id=product.owner_id,
-            task_queue_prefix=request.app.state.settings.TASK_QUEUE_PREFIX,
+            task_queue_prefix=settings.TASK_QUEUE_PREFIX,
         )
     except (RPCError, RuntimeError) as error:
         # Captioning is an enrichment: the product exists either way.

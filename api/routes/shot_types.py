@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import uuid
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Response
 
-from api.deps import PageDep, ScopeDep, SessionDep
+from api.deps import PageDep, ScopeDep, SessionDep, StoreDep
 from models.base import Page
 from models.media import EntityType
 from models.shot_type import (
@@ -51,10 +51,10 @@ async def list_shot_types(
 
 @router.post("/", status_code=201)
 async def create_shot_type(
-    body: ShotTypeCreate, request: Request, session: SessionDep, scope: ScopeDep
+    body: ShotTypeCreate, session: SessionDep, scope: ScopeDep, store: StoreDep
 ) -> ShotTypePublic:
     """Create a private shot type in the scope; only superusers create public ones."""
-    shot_type = await shot_types.create(session, scope, body, store=request.app.state.store)
+    shot_type = await shot_types.create(session, scope, body, store=store)
     await session.commit()
     return (await uploads.with_images(session, EntityType.SHOT_TYPE, [shot_type], ShotTypePublic))[
         0

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import uuid
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Response
 
-from api.deps import PageDep, ScopeDep, SessionDep
+from api.deps import PageDep, ScopeDep, SessionDep, StoreDep
 from models.base import Page
 from models.media import EntityType
 from models.style import StyleCreate, StylePublic, StyleUpdate
@@ -29,9 +29,9 @@ async def list_styles(
 
 @router.post("/", status_code=201)
 async def create_style(
-    body: StyleCreate, request: Request, session: SessionDep, scope: ScopeDep
+    body: StyleCreate, session: SessionDep, scope: ScopeDep, store: StoreDep
 ) -> StylePublic:
-    style = await styles.create(session, scope, body, store=request.app.state.store)
+    style = await styles.create(session, scope, body, store=store)
     await session.commit()
     return (await uploads.with_images(session, EntityType.STYLE, [style], StylePublic))[0]
 

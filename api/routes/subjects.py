@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import uuid
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Response
 
-from api.deps import PageDep, ScopeDep, SessionDep
+from api.deps import PageDep, ScopeDep, SessionDep, StoreDep
 from models.base import Page
 from models.media import EntityType
 from models.subject import AgeClass, BodyType, SubjectCreate, SubjectPublic, SubjectUpdate
@@ -46,9 +46,9 @@ async def list_subjects(
 
 @router.post("/", status_code=201)
 async def create_subject(
-    body: SubjectCreate, request: Request, session: SessionDep, scope: ScopeDep
+    body: SubjectCreate, session: SessionDep, scope: ScopeDep, store: StoreDep
 ) -> SubjectPublic:
-    subject = await subjects.create(session, scope, body, store=request.app.state.store)
+    subject = await subjects.create(session, scope, body, store=store)
     await session.commit()
     return (await uploads.with_images(session, EntityType.SUBJECT, [subject], SubjectPublic))[0]
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 from typing import Literal
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
-from api.deps import CurrentUser
+from api.deps import CurrentUser, StoreDep
 from services import uploads
 
 router = APIRouter(prefix="/uploads", tags=["uploads"])
@@ -33,12 +33,12 @@ class PresignResponse(BaseModel):
 
 @router.post("/presigned-url")
 async def presigned_url(
-    body: PresignRequest, request: Request, user: CurrentUser
+    body: PresignRequest, user: CurrentUser, store: StoreDep
 ) -> PresignResponse:
     """A PUT URL bound to the content type and size; pass `key` to the create call."""
     upload = await asyncio.to_thread(
         uploads.presign,
-        request.app.state.store,
+        store,
         filename=body.filename,
         content_type=body.content_type,
         size=body.size,

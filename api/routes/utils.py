@@ -6,8 +6,9 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 
+from api.deps import EngineDep, RedisDep, SettingsDep, StoreDep, TemporalDep
 from api.operator_access import require_operator
-from services import health
+from core import health
 
 router = APIRouter(prefix="/utils", tags=["utils"])
 
@@ -19,12 +20,17 @@ async def health_check() -> bool:
 
 
 @router.get("/system-health-check", dependencies=[Depends(require_operator)])
-async def system_health_check(request: Request) -> dict[str, Any]:
+async def system_health_check(
+    settings: SettingsDep,
+    engine: EngineDep,
+    redis: RedisDep,
+    store: StoreDep,
+    temporal: TemporalDep,
+) -> dict[str, Any]:
     """Each dependency's state; always answers, even when some are down. A superuser's
     bearer token or `Bearer <METRICS_TOKEN>` only: it names hosts, versions and errors."""
-    state = request.app.state
     return await health.check_all(
-        state.settings, engine=state.engine, redis=state.redis, s3=state.s3, temporal=state.temporal
+        settings, engine=engine, redis=redis, s3=store.client, temporal=temporal
     )
 
 

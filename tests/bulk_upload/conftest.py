@@ -14,6 +14,8 @@ from urllib.parse import urlsplit
 import pytest
 from PIL import Image
 
+from core.config import Settings
+
 
 def _image(color: tuple[int, int, int], fmt: str, size: int = 32) -> bytes:
     out = io.BytesIO()
@@ -99,10 +101,9 @@ def images() -> Iterator[ImageServer]:
 
 
 @pytest.fixture
-def small_image_cap(monkeypatch: pytest.MonkeyPatch) -> int:
-    """Images above 50 KB are refused (BIG_PNG is above, the others far below)."""
-    import activities.bulk_upload as bulk_activities
-
-    monkeypatch.setattr(bulk_activities, "MAX_IMAGE_BYTES", 50_000)
+def small_image_cap(gen_settings: Settings, monkeypatch: pytest.MonkeyPatch) -> int:
+    """Images above 50 KB are refused (BIG_PNG is above, the others far below): the session
+    worker's activities read the cap from the settings they were built with."""
+    monkeypatch.setattr(gen_settings, "BULK_UPLOAD_MAX_IMAGE_BYTES", 50_000)
     assert len(BIG_PNG) > 50_000
     return 50_000

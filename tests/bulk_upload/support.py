@@ -14,11 +14,11 @@ from sqlalchemy import func, select
 from temporalio.client import Client, WorkflowHandle
 
 from core import events
+from core.starts import bulk_upload_workflow_id, start_bulk_upload
 from models.jobs import BulkUpload
 from models.media import MediaResource
 from services import bulk_uploads
 from tests.helpers import Api, UserHandle
-from workflows.starts import bulk_upload_workflow_id, start_bulk_upload
 
 HEADER = (
     "sku",

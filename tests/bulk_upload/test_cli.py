@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -17,16 +16,11 @@ from typer.testing import CliRunner
 
 import cli
 from core.config import Settings
+from devstack.ports import free_port
 from tests.bulk_upload.support import csv_bytes
 from tests.helpers import UserHandle
 
 runner = CliRunner()
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +28,7 @@ def api_url(settings: Settings) -> Iterator[str]:
     """The API served over HTTP by uvicorn in a thread (its own app instance and loop)."""
     from api.main import create_app
 
-    port = _free_port()
+    port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
     )
@@ -63,7 +57,7 @@ def test_unreachable_api_is_a_clean_failure(tmp_path: Path) -> None:
     path = tmp_path / "p.csv"
     path.write_bytes(b"sku,name\n")
     args = ["bulk-upload", str(path), "--org", "x", "--token", "t"]
-    result = runner.invoke(cli.app, [*args, "--api", f"http://127.0.0.1:{_free_port()}"])
+    result = runner.invoke(cli.app, [*args, "--api", f"http://127.0.0.1:{free_port()}"])
     assert result.exit_code == 1
     assert "cannot reach the API" in result.output
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
-import socket
 from typing import Any
 
 import httpx
@@ -14,6 +13,7 @@ from fastapi import FastAPI
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureError
 from temporalio.worker import Replayer
 
+from devstack.ports import free_port
 from tests.bulk_upload.conftest import ImageServer
 from tests.bulk_upload.support import (
     all_errors,
@@ -26,14 +26,9 @@ from tests.bulk_upload.support import (
     wait_finished,
 )
 from tests.helpers import Api, UserHandle
+from tests.workflows.conftest import record_history
 from workflows.bulk_upload import BulkUploadWorkflow
 from workflows.bulk_upload_types import BulkUploadProgress
-
-
-def _closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 async def _products(api: Api, user: UserHandle) -> dict[str, dict[str, Any]]:
@@ -55,7 +50,7 @@ async def test_small_csv_with_images_and_every_row_error(
 ) -> None:
     org = user.orgs[0]
     red, blue = images.url("/red.png"), images.url("/blue.jpg")
-    closed = f"http://127.0.0.1:{_closed_port()}/x.png"
+    closed = f"http://127.0.0.1:{free_port()}/x.png"  # free a moment ago: nobody listens
     rows = [
         ["D-1", "Silk dress", "apparel", "dress", "Long silk dress", red, blue, "summer|silk"],
         ["D-2", "Linen dress", "apparel", "dress", "", red, "", "summer, linen"],
@@ -194,6 +189,11 @@ async def test_continue_as_new_keeps_counts_exact(
         handle.id, run_id=handle.first_execution_run_id
     ).describe()
     assert first.status == WorkflowExecutionStatus.CONTINUED_AS_NEW
+    await record_history(
+        temporal.get_workflow_handle(handle.id, run_id=handle.first_execution_run_id),
+        "bulk_upload_continued_as_new",
+    )
+    await record_history(temporal.get_workflow_handle(handle.id), "bulk_upload_last_run")
     body = await wait_finished(api, user, upload_id)
     assert (body["total_rows"], body["created_count"], body["failed_count"]) == (53, 52, 1)
     assert [e["row_number"] for e in await all_errors(api, user, upload_id)] == [22]
@@ -228,6 +228,7 @@ async def test_cancel_stops_between_chunks_and_keeps_rows_done(
     assert r.json()["status"] == "cancelled"
     result: BulkUploadProgress = await handle.result()
     assert result.status == "cancelled"
+    await record_history(handle, "bulk_upload_cancelled")
     done = await wait_finished(api, user, upload_id)
     assert done["status"] == "cancelled"
     assert 5 <= done["processed_rows"] < 60
@@ -276,6 +277,7 @@ async def test_cancel_from_temporal_ends_the_same_way(
     await handle.cancel()  # as an operator would, from the Temporal UI
     with pytest.raises(WorkflowFailureError):
         await handle.result()
+    await record_history(handle, "bulk_upload_cancelled_by_temporal")
     done = await wait_finished(api, user, upload_id)
     assert done["status"] == "cancelled"
     assert done["processed_rows"] < 40

@@ -11,14 +11,16 @@ from sqlalchemy import func, select
 
 from models.jobs import BulkUpload, BulkUploadRowError, JobStatus
 from models.product import Product
-from services import bulk_uploads
+from services import bulk_upload_chunks
 from services.csv_rows import ProductRow, RowError
 from tests.helpers import Api, UserHandle
 
 
-def _ready(*skus: str) -> list[bulk_uploads.ReadyRow]:
+def _ready(*skus: str) -> list[bulk_upload_chunks.ReadyRow]:
     return [
-        bulk_uploads.ReadyRow(row=ProductRow(row_number=i + 2, sku=s, name=f"P {s}"), images={})
+        bulk_upload_chunks.ReadyRow(
+            row=ProductRow(row_number=i + 2, sku=s, name=f"P {s}"), images={}
+        )
         for i, s in enumerate(skus)
     ]
 
@@ -47,14 +49,14 @@ async def test_retried_chunks_change_nothing_twice(
 
     async def apply(
         rows_before: int,
-        ready: list[bulk_uploads.ReadyRow],
+        ready: list[bulk_upload_chunks.ReadyRow],
         errors: list[RowError],
         *,
         commit: bool = True,
     ) -> tuple[bool, bool, tuple[int, int, int, int]]:
         """(applied, stopped, (processed, created, updated, failed)) as the chunk left them."""
         async with app.state.sessionmaker() as session:
-            outcome = await bulk_uploads.apply_chunk(
+            outcome = await bulk_upload_chunks.apply_chunk(
                 session,
                 upload_id,
                 rows_before=rows_before,
@@ -74,7 +76,7 @@ async def test_retried_chunks_change_nothing_twice(
     assert await apply(3, _ready(new_b, new_a), [], commit=False) == (True, False, (5, 2, 2, 1))
     assert await apply(3, _ready(new_b, new_a), []) == (True, False, (5, 2, 2, 1))
 
-    with pytest.raises(bulk_uploads.ChunkOutOfOrder):
+    with pytest.raises(bulk_upload_chunks.ChunkOutOfOrder):
         await apply(9, _ready("z"), [])
     async with app.state.sessionmaker() as session:
         skus = set(await session.scalars(select(Product.sku).where(Product.organization_id == org)))

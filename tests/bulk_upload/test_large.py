@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 from fastapi import FastAPI
 
-from bench.bulk import PeakRss
+from devstack.memory import PeakRss
 from tests.bulk_upload.support import all_errors, csv_bytes, run_upload
 from tests.helpers import Api, UserHandle
 

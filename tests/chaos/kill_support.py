@@ -74,15 +74,13 @@ class KillWorker(WorkerProcess):
     async def supervise(self) -> None:
         """Restart the worker as soon as it died (until cancelled)."""
         while True:
-            assert self.proc is not None
-            code = self.proc.poll()
+            assert self.popen is not None
+            code = self.poll()
             if code is not None:
                 if code == -signal.SIGKILL:
                     self.kills += 1
                 else:
                     self.crashes.append(code)
-                if self._log is not None:
-                    self._log.close()
                 self.start()
             await asyncio.sleep(0.05)
 

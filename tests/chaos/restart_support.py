@@ -12,7 +12,6 @@ import asyncio
 import contextlib
 import json
 import os
-import socket
 import uuid
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
@@ -30,11 +29,12 @@ from websockets.exceptions import WebSocketException
 from compute_sim import ComputeSimServer
 from core.config import Settings
 from devstack import Stack
+from devstack.database import migrate_database
+from devstack.ports import bound_socket
 from devstack.stack import SERVICE_VARS
 from tests.helpers import Api, UserHandle
 from tests.stack_fixtures import sim_baseline
 
-ROOT = Path(__file__).resolve().parents[2]
 APP_VARS = {key for keys in SERVICE_VARS.values() for key in keys}
 
 
@@ -51,13 +51,7 @@ class LiveStack:
 
 
 def _migrate(settings: Settings) -> None:
-    from alembic import command
-    from alembic.config import Config
-
-    config = Config(str(ROOT / "alembic.ini"))
-    config.attributes["database_url"] = settings.async_database_url
-    config.attributes["configure_logger"] = False
-    command.upgrade(config, "head")
+    migrate_database(settings.async_database_url, configure_logger=False)
 
 
 @contextlib.asynccontextmanager
@@ -69,9 +63,7 @@ async def _serve(app: FastAPI) -> AsyncIterator[str]:
         def capture_signals(self) -> Any:
             yield  # a Ctrl-C stops pytest, not just this server
 
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
+    sock = bound_socket()
     server = Server(
         uvicorn.Config(
             app, lifespan="off", log_level="warning", access_log=False, ws_ping_interval=None

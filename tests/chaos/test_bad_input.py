@@ -35,7 +35,6 @@ from fastapi import FastAPI
 from PIL import Image
 from sqlalchemy import text
 
-from services import bulk_uploads
 from services.uploads import PURPOSES
 from tests.chaos.conftest import ChaosReport
 from tests.helpers import Api, UserHandle
@@ -134,7 +133,8 @@ def bulk_multipart(
 
 def bulk_declared_too_large() -> Send:
     async def send(ctx: Ctx) -> httpx.Response:
-        declared = bulk_uploads.MAX_CSV_BYTES + 64 * 1024 + 1  # the framing slack, plus one
+        # the cap, the framing slack, plus one
+        declared = ctx.app.state.settings.BULK_UPLOAD_MAX_CSV_BYTES + 64 * 1024 + 1
         return await ctx.api.post(
             "/bulk-uploads/",
             as_=ctx.user,
@@ -452,20 +452,23 @@ async def test_bad_input_catalogue(
     user: UserHandle,
     app: FastAPI,
     chaos_report: ChaosReport,
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     ctx = Ctx(api, user, app)
     outcomes: dict[str, list[str | None]] = {}  # group -> a problem per case (None: clean)
     for case in CASES:
         if case.prepare is not None:
             await case.prepare(ctx)
+        settings = app.state.settings
         if "really sent" in case.name:
-            monkeypatch.setattr(bulk_uploads, "MAX_CSV_BYTES", SMALL_CSV_CAP)
+            # The API reads the cap from its settings at each request: a copy with a small one.
+            app.state.settings = settings.model_copy(
+                update={"BULK_UPLOAD_MAX_CSV_BYTES": SMALL_CSV_CAP}
+            )
         before = await _snapshot(app)
         try:
             r = await case.send(ctx)
         finally:
-            monkeypatch.undo()
+            app.state.settings = settings
         after = await _snapshot(app)
         expected = case.status if isinstance(case.status, tuple) else (case.status,)
         problem = None

@@ -33,6 +33,12 @@ from temporalio.client import Client, WorkflowHandle
 from compute_sim import ComputeSimServer
 from core import outbound
 from core.config import Settings
+from core.starts import (
+    bulk_upload_workflow_id,
+    start_bulk_upload,
+    start_export,
+    start_generation,
+)
 from core.storage import ObjectStore
 from models.export_schemas import ExportCreate
 from models.jobs import BulkUpload, BulkUploadRowError, Export
@@ -59,12 +65,6 @@ from tests.generation.support import (
     sim_tasks,
 )
 from tests.helpers import Api, UserHandle
-from workflows.starts import (
-    bulk_upload_workflow_id,
-    start_bulk_upload,
-    start_export,
-    start_generation,
-)
 
 RUNS_PER_BOUNDARY = 3
 # Activity start-to-close/heartbeat cap in the kill worker: how long Temporal takes to

@@ -49,7 +49,7 @@ async def wait_finished(compute: ComputeClient, task_id: str) -> TaskState:
 async def task_events(redis: Redis, stream: str, task_id: str) -> list[TaskEvent]:
     """This task's events, in stream order."""
     entries = await redis.xrange(stream)
-    events = [TaskEvent.from_stream_fields(fields) for _, fields in entries]
+    events = [TaskEvent.from_fields(fields) for _, fields in entries]
     return [event for event in events if event.task_id == task_id]
 
 

@@ -158,4 +158,4 @@ def test_task_event_stream_fields_round_trip() -> None:
         "timestamp": "2025-01-02T03:04:05+00:00",
         "seq": "3",
     }
-    assert TaskEvent.from_stream_fields(as_bytes) == event
+    assert TaskEvent.from_fields(as_bytes) == event

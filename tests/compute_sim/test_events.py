@@ -64,7 +64,7 @@ async def test_events_stream_fields_are_strings_without_nulls(
         "seq",
     }
     assert mine[-1]["progress"] == "1.0"
-    TaskEvent.from_stream_fields(mine[-1])  # the timestamp is ISO 8601
+    TaskEvent.from_fields(mine[-1])  # the timestamp is ISO 8601
 
 
 async def test_events_drop_knob_loses_events_but_task_completes(

@@ -11,7 +11,7 @@ from redis.asyncio import Redis
 from temporalio.client import Client
 
 from core.compute import WEBHOOK_SIGNATURE_HEADER, sign_webhook
-from core.compute_events import ComputeEventBridge, to_signal, workflow_id_for
+from core.compute_events import ComputeEventBridge, parse, to_signal, workflow_id_for
 from core.config import Settings
 from core.temporal import connect
 from tests.helpers import Api
@@ -28,7 +28,8 @@ from tests.helpers import Api
     ],
 )
 def test_workflow_id_for_maps_task_types(fields: dict, expected: str | None) -> None:
-    assert workflow_id_for(fields) == expected
+    event = parse({"event_type": "task.progress", "task_id": "t", **fields})
+    assert workflow_id_for(event) == expected
 
 
 def test_to_signal_accepts_percentages_and_blanks() -> None:

@@ -6,8 +6,8 @@ import asyncio
 import contextlib
 import json
 import os
+import queue
 import smtplib
-import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
@@ -31,7 +31,8 @@ from core.temporal import SEARCH_ATTRIBUTES
 from devstack import DevstackError, Stack, StackEnv, mailbox
 from devstack.ports import PortReservation, is_port_free
 from devstack.postgres import PostgresService
-from devstack.process import ManagedProcess, is_alive
+from devstack.process import ManagedProcess
+from devstack.process_groups import is_alive
 from devstack.s3 import s3_client
 from devstack.stack import SERVICE_VARS
 
@@ -346,21 +347,25 @@ time.sleep(600)
 
 def test_processes_of_a_crashed_run_are_killed(tmp_path: Path) -> None:
     state = tmp_path / "state"
-    owner = subprocess.Popen(
+    lines: queue.Queue[str] = queue.Queue()
+    owner = ManagedProcess(
+        "owner",
         [sys.executable, "-c", CRASHING_OWNER, str(state)],
-        stdout=subprocess.PIPE,
-        text=True,
+        on_output=lines.put,
+        env=os.environ,
         cwd=Path(__file__).resolve().parents[2],
     )
+    owner.start()
     try:
-        assert owner.stdout is not None
-        old_pids = [int(pid) for pid in owner.stdout.readline().split()]
-        assert len(old_pids) == 2, "the owner process failed to start its stack"
+        first = lines.get(timeout=120)  # the pids, or the first line of a traceback
+        old_pids = [int(pid) for pid in first.split() if pid.isdigit()]
+        assert len(old_pids) == 2, f"the owner process failed to start its stack: {first}"
         with pytest.raises(DevstackError, match="in use by another running stack"):
             Stack(state, environ=clean_environ(), services=["redis"]).start()
     finally:
-        owner.kill()  # SIGKILL: no atexit, no stop(); postgres and redis are orphaned
-        owner.wait()
+        # SIGKILL: no atexit, no stop(); postgres and redis (in their own sessions, so not
+        # in the owner's group) are orphaned.
+        owner.kill()
     assert all(pid_alive(pid) for pid in old_pids)
 
     with Stack(state, environ=clean_environ(), services=["postgres", "redis"]) as env:

@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from temporalio.client import Client, WorkflowHandle
 
 from core.config import Settings
+from core.starts import start_export
 from models.export_schemas import ExportCreate
 from services import exports
 from services.tenancy import Scope
@@ -25,7 +26,6 @@ from tests.exports.support import (
 )
 from tests.helpers import Api, ThrottledProxy, UserHandle, WorkerProcess
 from workflows.export_types import ExportOutcome
-from workflows.starts import start_export
 
 IMAGES = 12
 SIZE = (1024, 1280)  # noise: about 4 MB each as PNG, so the archive spans ~9 parts of 5 MiB
@@ -93,7 +93,7 @@ async def test_killed_worker_resumes_the_upload_and_the_zip_is_identical(
             )
 
             async def part_checkpointed() -> dict[str, Any] | None:
-                process_alive = process.proc is not None and process.proc.poll() is None
+                process_alive = process.running
                 assert process_alive, process.log_tail()
                 details = await _checkpoint(temporal, handle)
                 if details and details["parts"] and details["next_index"] < IMAGES:

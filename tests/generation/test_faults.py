@@ -17,8 +17,9 @@ from temporalio.client import Client, WorkflowExecutionStatus
 
 from compute_sim import ComputeSimServer
 from core.compute import ComputeClient
-from core.compute_events import deliver
+from core.compute_events import deliver, parse
 from core.config import Settings
+from core.starts import start_generation
 from tests.generation.conftest import wait_status
 from tests.generation.support import (
     compute_events,
@@ -35,7 +36,6 @@ from tests.generation.support import (
 from tests.helpers import Api, UserHandle, WorkerProcess
 from tests.workflows.conftest import record_history
 from workflows.generation import GenerationWorkflow
-from workflows.starts import start_generation
 
 DONE = {"completed", "failed", "cancelled"}
 
@@ -114,8 +114,8 @@ async def test_generate_duplicated_reordered_events_completes_once(
     first = await eventually(
         lambda: compute_events(redis, stream, gid), within=20, what="a compute event"
     )
-    assert await deliver(temporal, first[0]) is True
-    assert await deliver(temporal, first[0]) is True
+    assert await deliver(temporal, parse(first[0])) is True
+    assert await deliver(temporal, parse(first[0])) is True
 
     done = await wait_status(api, user, org, gid, DONE, within=20)
     assert done["status"] == "completed", done
@@ -136,7 +136,7 @@ async def test_generate_duplicated_reordered_events_completes_once(
 
     # after the end: the terminal event again, twice, changes nothing
     for _ in range(2):
-        assert await deliver(temporal, completed_events[0]) is True
+        assert await deliver(temporal, parse(completed_events[0])) is True
     assert await outcome_counts(app, gid) == before
     assert len(await org_events(redis, org, "completed", gid)) == 1
     again = await wait_status(api, user, org, gid, DONE, within=5)

@@ -12,11 +12,11 @@ from PIL import Image
 from sqlalchemy import func, select
 from temporalio.client import Client
 
+from core.starts import start_generation
 from models.media import MediaResource, MediaResourceAttachment
 from tests.generation.conftest import make_shot, wait_status
 from tests.helpers import Api, UserHandle
 from tests.workflows.conftest import record_history
-from workflows.starts import start_generation
 
 
 async def test_generate_shot_completes_with_predictions_and_revision(

@@ -16,6 +16,7 @@ from fastapi import FastAPI
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.service import RPCError
 
+from core.starts import shooting_generation_id
 from core.temporal import GENERATIONS_QUEUE, MAINTENANCE_QUEUE
 from models.generation import Generation, GenerationStatus
 from tests.helpers import Api, UserHandle
@@ -24,7 +25,6 @@ from workflows.generation import GenerationWorkflow
 from workflows.maintenance import GenerationReconcilerWorkflow
 from workflows.maintenance_types import ReconcileInput
 from workflows.shooting_generation import ShootingGenerationWorkflow
-from workflows.starts import shooting_generation_id
 from workflows.types import GenerationInput, ShootingGenerationInput
 
 STALE = timedelta(minutes=30)

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
 from collections.abc import AsyncIterator, Iterator
 
 import uvicorn
 from fastapi import FastAPI
+
+from devstack.ports import bound_socket
 
 
 class _Server(uvicorn.Server):
@@ -25,9 +26,7 @@ class _Server(uvicorn.Server):
 @contextlib.asynccontextmanager
 async def serve(app: FastAPI, *, host: str = "127.0.0.1") -> AsyncIterator[str]:
     """Serve `app` on a port the OS picks; yields the base URL (`http://host:port`)."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, 0))
+    sock = bound_socket(host)
     port = sock.getsockname()[1]
     config = uvicorn.Config(app, lifespan="off", log_level="warning", ws_ping_interval=None)
     server = _Server(config)

@@ -12,7 +12,8 @@ import pytest
 from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
 
-from core import event_hub, events
+from core import events
+from core.config import Settings
 from core.event_hub import EventHub
 from core.events import Event
 from core.subscription import Resync, Subscription, SubscriptionClosed
@@ -31,11 +32,13 @@ async def isolated_seq(redis: Redis, monkeypatch: pytest.MonkeyPatch) -> AsyncIt
 
 
 @pytest.fixture
-async def make_hub(redis: Redis, isolated_seq: str) -> AsyncIterator[MakeHub]:
+async def make_hub(redis: Redis, isolated_seq: str, settings: Settings) -> AsyncIterator[MakeHub]:
+    """Hubs built as the API builds its own, from settings: `make_hub(EVENT_...=value)`
+    changes those settings for that hub only."""
     hubs: list[EventHub] = []
 
-    async def _make(**kwargs: object) -> EventHub:
-        hub = EventHub(redis, **kwargs)  # type: ignore[arg-type]
+    async def _make(**overrides: object) -> EventHub:
+        hub = EventHub(redis, settings.model_copy(update=overrides))
         hubs.append(hub)
         await hub.start()
         assert hub.connected
@@ -131,7 +134,7 @@ async def test_publish_without_scope_publishes_nothing(redis: Redis, isolated_se
 
 
 async def test_publish_with_dedupe_key_publishes_once(
-    redis: Redis, publish: Publish, isolated_seq: str
+    redis: Redis, publish: Publish, isolated_seq: str, settings: Settings
 ) -> None:
     org = uuid.uuid4()
     key = f"test:{uuid.uuid4().hex}"
@@ -141,7 +144,7 @@ async def test_publish_with_dedupe_key_publishes_once(
     assert (first, again, other) == ("1", "1", "2")
     entries = await redis.xrange(f"events:org:{org}")
     assert [json.loads(f[b"m"])["payload"]["n"] for _, f in entries] == [1, 3]
-    assert 0 < await redis.ttl(f"events:dedupe:{key}") <= events.DEDUPE_TTL_SECONDS
+    assert 0 < await redis.ttl(f"events:dedupe:{key}") <= settings.EVENT_DEDUPE_TTL_SECONDS
 
 
 async def test_publish_after_counter_loss_continues_past_stream(
@@ -236,7 +239,7 @@ async def test_subscribe_after_id_replays_then_live_without_gap_or_duplicate(
 ) -> None:
     """Events are published continuously while the subscriber replays: ids 1..N are all
     in the same scope, so a correct stream is exactly after+1..N."""
-    hub = await make_hub(queue_size=1000)
+    hub = await make_hub(EVENT_SUBSCRIBER_QUEUE_SIZE=1000)
     org = uuid.uuid4()
     total = 300
 
@@ -275,7 +278,7 @@ async def test_subscribe_with_invalid_after_id_starts_with_resync(
 async def test_hub_overflow_drops_only_the_slow_subscriber(
     make_hub: MakeHub, publish: Publish
 ) -> None:
-    hub = await make_hub(queue_size=3)
+    hub = await make_hub(EVENT_SUBSCRIBER_QUEUE_SIZE=3)
     org = uuid.uuid4()
     slow = await hub.subscribe([events.org_scope(org)])
     fast = await hub.subscribe([events.org_scope(org)])
@@ -292,10 +295,13 @@ async def test_hub_overflow_drops_only_the_slow_subscriber(
 
 
 async def test_hub_reconnect_after_connection_kill_replays_missed_events(
-    make_hub: MakeHub, publish: Publish, redis: Redis, monkeypatch: pytest.MonkeyPatch
+    make_hub: MakeHub, publish: Publish, redis: Redis
 ) -> None:
-    monkeypatch.setattr(event_hub, "RECONNECT_BACKOFF_SECONDS", (0.4, 0.4))
-    hub = await make_hub(queue_size=1000)
+    hub = await make_hub(
+        EVENT_SUBSCRIBER_QUEUE_SIZE=1000,
+        EVENT_HUB_RECONNECT_MIN_SECONDS=0.4,
+        EVENT_HUB_RECONNECT_MAX_SECONDS=0.4,
+    )
     org = uuid.uuid4()
     subscription = await hub.subscribe([events.org_scope(org)])
     assert await next_ids(subscription, 0) == []
@@ -314,7 +320,7 @@ async def test_hub_reconnect_after_connection_kill_replays_missed_events(
 async def test_hub_reconnect_under_load_loses_and_repeats_nothing(
     make_hub: MakeHub, publish: Publish, redis: Redis
 ) -> None:
-    hub = await make_hub(queue_size=2000)
+    hub = await make_hub(EVENT_SUBSCRIBER_QUEUE_SIZE=2000)
     org = uuid.uuid4()
     subscription = await hub.subscribe([events.org_scope(org)])
     total = 400
@@ -334,10 +340,13 @@ async def test_hub_reconnect_under_load_loses_and_repeats_nothing(
 
 
 async def test_hub_reconnect_with_trimmed_backlog_sends_resync(
-    make_hub: MakeHub, publish: Publish, redis: Redis, monkeypatch: pytest.MonkeyPatch
+    make_hub: MakeHub, publish: Publish, redis: Redis
 ) -> None:
-    monkeypatch.setattr(event_hub, "RECONNECT_BACKOFF_SECONDS", (1.0, 1.0))
-    hub = await make_hub(maxlen=10)
+    hub = await make_hub(
+        EVENT_STREAM_MAXLEN=10,
+        EVENT_HUB_RECONNECT_MIN_SECONDS=1.0,
+        EVENT_HUB_RECONNECT_MAX_SECONDS=1.0,
+    )
     org = uuid.uuid4()
     subscription = await hub.subscribe([events.org_scope(org)])
     await kill_pubsub_connection(redis, hub)
@@ -354,8 +363,6 @@ async def test_hub_reconnect_with_trimmed_backlog_sends_resync(
 async def test_hub_keepalive_pings_idle_connection_without_reconnecting(
     make_hub: MakeHub, publish: Publish, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(event_hub, "KEEPALIVE_SECONDS", 0.1)
-    monkeypatch.setattr(event_hub, "KEEPALIVE_TIMEOUT_SECONDS", 0.5)
     pings = 0
     original_ping = PubSub.ping
 
@@ -365,7 +372,7 @@ async def test_hub_keepalive_pings_idle_connection_without_reconnecting(
         return original_ping(self, message)
 
     monkeypatch.setattr(PubSub, "ping", counting_ping)
-    hub = await make_hub()
+    hub = await make_hub(EVENT_HUB_KEEPALIVE_SECONDS=0.1, EVENT_HUB_KEEPALIVE_TIMEOUT_SECONDS=0.5)
     org = uuid.uuid4()
     subscription = await hub.subscribe([events.org_scope(org)])
     await asyncio.sleep(1.5)  # idle: answered pings keep the connection
@@ -378,14 +385,11 @@ async def test_hub_keepalive_pings_idle_connection_without_reconnecting(
 async def test_hub_keepalive_reconnects_when_pings_go_unanswered(
     make_hub: MakeHub, publish: Publish, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(event_hub, "KEEPALIVE_SECONDS", 0.1)
-    monkeypatch.setattr(event_hub, "KEEPALIVE_TIMEOUT_SECONDS", 0.3)
-
     async def lost_ping(self: PubSub, message: object = None) -> None:
         return None  # a half-open connection: nothing ever answers
 
     monkeypatch.setattr(PubSub, "ping", lost_ping)
-    hub = await make_hub()
+    hub = await make_hub(EVENT_HUB_KEEPALIVE_SECONDS=0.1, EVENT_HUB_KEEPALIVE_TIMEOUT_SECONDS=0.3)
     org = uuid.uuid4()
     subscription = await hub.subscribe([events.org_scope(org)])
     await wait_for(lambda: hub.stats.disconnects >= 1)

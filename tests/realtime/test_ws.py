@@ -13,7 +13,6 @@ from fastapi import FastAPI
 from redis.asyncio import Redis
 
 from api import ws
-from core import event_hub
 from core.config import Settings
 from core.event_hub import EventHub
 from core.security import create_token, decode_token
@@ -115,17 +114,23 @@ async def test_connect_with_revoked_session_gets_auth_error(
 
 
 async def test_connect_without_auth_message_is_refused(
-    open_socket: OpenSocket, monkeypatch: pytest.MonkeyPatch
+    app: FastAPI, open_socket: OpenSocket, settings: Settings
 ) -> None:
     socket = await open_socket()
     await socket.send({"type": "ping"})
     assert await socket.recv() == {"type": "auth.error", "error": "Expected an auth message"}
     assert (await socket.closed())[0] == 1008
 
-    monkeypatch.setattr(ws, "AUTH_TIMEOUT_SECONDS", 0.2)
-    silent = await open_socket()
-    assert await silent.recv() == {"type": "auth.error", "error": "Authentication timed out"}
-    assert (await silent.closed())[0] == 1008
+    # The app's settings with a short auth timeout (not monkeypatch: it cannot restore
+    # attributes of Starlette's State).
+    original = app.state.settings
+    app.state.settings = settings.model_copy(update={"WS_AUTH_TIMEOUT_SECONDS": 0.2})
+    try:
+        silent = await open_socket()
+        assert await silent.recv() == {"type": "auth.error", "error": "Authentication timed out"}
+        assert (await silent.closed())[0] == 1008
+    finally:
+        app.state.settings = original
 
 
 async def test_stream_until_token_expiry_then_close(
@@ -309,8 +314,8 @@ async def test_hub_survives_pubsub_kill_and_delivers_outage_events(
     user: UserHandle,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(event_hub, "RECONNECT_BACKOFF_SECONDS", (0.4, 0.4))
     hub: EventHub = app.state.event_hub
+    monkeypatch.setattr(hub, "reconnect_backoff", (0.4, 0.4))
     socket = await open_socket(user)
     before = (await publish(user_id=user.id),)
     assert (await socket.recv())["id"] == before[0]
@@ -329,7 +334,7 @@ async def test_hub_stop_closes_sockets_with_service_restart(
     app: FastAPI, open_socket: OpenSocket, user: UserHandle
 ) -> None:
     # (not monkeypatch: it cannot restore attributes of Starlette's State)
-    original, hub = app.state.event_hub, EventHub(app.state.redis)
+    original, hub = app.state.event_hub, EventHub(app.state.redis, app.state.settings)
     await hub.start()
     app.state.event_hub = hub
     try:
@@ -347,12 +352,10 @@ async def test_connect_while_database_unreachable_is_told_to_retry_later(
 ) -> None:
     """Postgres down (here: a real engine aimed at a port nobody listens on): the socket is
     closed 1013 "retry later", not with an unhandled error, and works again once it is back."""
-    import socket as sockets
-
     from core.db import create_engine, create_sessionmaker
+    from devstack.ports import bound_socket
 
-    with sockets.socket() as held:  # bound, never listening: connections are refused
-        held.bind(("127.0.0.1", 0))
+    with bound_socket() as held:  # bound, never listening: connections are refused
         port = held.getsockname()[1]
         down = settings.model_copy(
             update={"DATABASE_URL": f"postgresql://postgres@127.0.0.1:{port}/nothing"}

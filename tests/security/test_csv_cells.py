@@ -10,7 +10,8 @@ from typing import Any
 
 import httpx
 
-from activities.export_zip import MANIFEST_COLUMNS, Record, manifest
+from activities.export_checkpoint import Record
+from activities.export_zip import MANIFEST_COLUMNS, manifest
 from services.export_plan import PlannedImage
 from tests.bulk_upload.support import csv_bytes, run_upload
 from tests.helpers import Api, UserHandle

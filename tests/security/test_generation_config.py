@@ -16,11 +16,11 @@ from temporalio.exceptions import ActivityError, ApplicationError
 from activities.generation import GenerationActivities
 from core.compute import TaskCreate, TaskRef
 from core.config import Settings
+from core.starts import start_generation
 from models.generation import Generation
 from tests.generation.conftest import make_shot, wait_status
 from tests.generation.support import create_generation_row
 from tests.helpers import Api, UserHandle
-from workflows.starts import start_generation
 from workflows.types import SubmitTaskInput
 
 BAD_CONFIGS: list[tuple[dict[str, Any], list[str]]] = [

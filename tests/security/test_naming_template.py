@@ -14,13 +14,13 @@ from fastapi import FastAPI
 from sqlalchemy import func, select
 from temporalio.client import Client
 
+from core.starts import start_export
 from models.export_schemas import template_error
 from models.jobs import Export
 from services.export_naming import _SEPARATORS, _UNSAFE, MAX_STEM, render, slug
 from services.tenancy import Scope
 from tests.exports.support import seed_approved_images, wait_export
 from tests.helpers import Api, UserHandle
-from workflows.starts import start_export
 
 VALUES: dict[str, object] = {
     "sku": "AB/12",

@@ -1,5 +1,9 @@
-"""Starting and signalling workflows from the API and the worker (client side, not
-workflow code). Ids derive from domain ids, so a start is idempotent."""
+"""Starting workflows from the API, the worker's activities, the CLI and the tests: client
+code, so it lives here and not in the deterministic `workflows/` package. Ids derive from
+domain ids, so a start is idempotent.
+
+The one module of core/ that imports workflows/: it names the workflows it starts and their
+payload types (tests/test_layout.py allows exactly this)."""
 
 from __future__ import annotations
 
@@ -23,8 +27,13 @@ from core.temporal import (
     GENERATIONS_QUEUE,
     MAINTENANCE_QUEUE,
     ORGANIZATION_ID,
+    PRIORITY_BATCH_CHILD,
+    PRIORITY_INTERACTIVE,
+    PRIORITY_JOB,
+    PRIORITY_MAINTENANCE,
     SHOOTING_ID,
     STATUS,
+    fairness_key,
 )
 from workflows.bulk_upload import BulkUploadWorkflow
 from workflows.bulk_upload_types import BulkUploadInput
@@ -41,16 +50,6 @@ from workflows.maintenance_types import MediaDeletionInput, OrphanScanInput
 from workflows.media_cleanup import MediaDeletionWorkflow, OrphanScanWorkflow
 from workflows.shooting_generation import ShootingGenerationWorkflow
 from workflows.types import GenerationInput, ShootingGenerationInput
-
-# DESIGN §5 priorities: lower runs first; fairness is keyed by organization.
-PRIORITY_INTERACTIVE = 1
-PRIORITY_BATCH_CHILD = 3
-PRIORITY_JOB = 4
-PRIORITY_MAINTENANCE = 5
-
-
-def fairness_key(organization_id: uuid.UUID | str | None, owner_id: uuid.UUID | str | None) -> str:
-    return f"org:{organization_id}" if organization_id else f"user:{owner_id}"
 
 
 def search_attributes(

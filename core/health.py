@@ -1,4 +1,7 @@
-"""Dependency checks for the system health route: each bounded by a timeout, never raising."""
+"""Dependency checks for the system health route: each bounded by a timeout, never raising.
+
+Infrastructure, not a domain operation: it holds the clients (Temporal, an HTTP probe of
+the Compute Server) that services/ must not."""
 
 from __future__ import annotations
 
