@@ -14,11 +14,13 @@ import threading
 import uuid
 from collections import OrderedDict
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from datetime import UTC, datetime, timedelta
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 from temporalio import activity
 from temporalio.exceptions import ApplicationError, CancelledError
 
+from activities import media_cleanup, permanent
 from activities.clients import Clients
 from core import events, outbound
 from core.db import session_scope
@@ -30,6 +32,7 @@ from services import (
     bulk_uploads,
     csv_rows,
     ingest,
+    job_files,
     remote_images,
 )
 from services import media as media_service
@@ -76,8 +79,9 @@ class BulkUploadActivities:
         """Mark the upload running, read the whole CSV once (row count, chunk byte ranges,
         duplicate SKUs) and store the plan; a file that cannot be read fails for good."""
         upload_id = uuid.UUID(data.bulk_upload_id)
-        async with session_scope(self.clients.sessionmaker) as session:
-            upload = await bulk_uploads.start_running(session, upload_id)
+        with permanent.row_must_exist():  # a deleted upload ends its run at once
+            async with session_scope(self.clients.sessionmaker) as session:
+                upload = await bulk_uploads.start_running(session, upload_id)
         if upload.status != JobStatus.RUNNING:
             return PlanResult(status=upload.status.value)
         try:
@@ -107,12 +111,16 @@ class BulkUploadActivities:
         async with session_scope(self.clients.sessionmaker) as session:
             upload = await bulk_uploads.set_total(session, upload_id, plan.total_rows)
         await self._announce(upload, "progress")
+        deadline = self.clients.settings.BULK_UPLOAD_DEADLINE_SECONDS
         return PlanResult(
             status=JobStatus.RUNNING.value,
             plan_key=key,
             total_rows=plan.total_rows,
             chunk_count=len(plan.chunks),
             image_chunks=[c.index for c in plan.chunks if c.has_images],
+            # Fixed from when the upload started running: a retried plan keeps it.
+            deadline_at=(upload.started_at or datetime.now(UTC)) + timedelta(seconds=deadline),
+            deadline_seconds=deadline,
         )
 
     def _plan(self, key: str) -> bulk_upload_files.StoredPlan:
@@ -122,7 +130,10 @@ class BulkUploadActivities:
             if cached is not None:
                 self._plans.move_to_end(key)
                 return cached
-        plan = bulk_upload_files.load_plan(self.store.get(key))
+        what = "bulk upload plan"
+        plan = permanent.parsed(
+            bulk_upload_files.load_plan, permanent.stored(self.store, key, what), what
+        )
         with self._plans_lock:
             self._plans[key] = plan
             while len(self._plans) > self.clients.settings.BULK_UPLOAD_PLAN_CACHE_SIZE:
@@ -132,8 +143,19 @@ class BulkUploadActivities:
     def _rows(self, key: str, index: int) -> tuple[csv_rows.ChunkPlan, ChunkRows]:
         """A chunk's rows, validated, duplicates marked (blocking: a ranged GET)."""
         plan = self._plan(key)
+        if not 0 <= index < len(plan.chunks):
+            raise ApplicationError(
+                f"chunk {index} is not in the plan", type="InvalidStoredFile", non_retryable=True
+            )
         chunk = plan.chunks[index]
-        data = bulk_uploads.read_range(self.store, plan.source_key, chunk.start, chunk.end)
+        try:
+            data = bulk_uploads.read_range(self.store, plan.source_key, chunk.start, chunk.end)
+        except ClientError as error:
+            if not permanent.is_missing(error):
+                raise
+            raise ApplicationError(
+                "The uploaded CSV is no longer in the store", non_retryable=True
+            ) from error
         rows: ChunkRows = []
         for row_number, fields in csv_rows.chunk_records(data, chunk):
             row = csv_rows.validate_row(plan.header, fields, row_number)
@@ -217,9 +239,14 @@ class BulkUploadActivities:
     async def apply_chunk(self, data: ApplyChunkInput) -> ChunkResult:
         """Upsert the chunk's products in one transaction with its row errors and counts."""
         chunk, rows = await asyncio.to_thread(self._rows, data.plan_key, data.chunk)
+        what = "image manifest"
         manifest = (
             await asyncio.to_thread(
-                lambda: bulk_upload_files.load_manifest(self.store.get(data.images_key or ""))
+                lambda: permanent.parsed(
+                    bulk_upload_files.load_manifest,
+                    permanent.stored(self.store, data.images_key or "", what),
+                    what,
+                )
             )
             if data.images_key
             else {}
@@ -233,15 +260,16 @@ class BulkUploadActivities:
             outcome = _with_images(row, manifest)
             (errors if isinstance(outcome, csv_rows.RowError) else ready).append(outcome)  # type: ignore[arg-type]
         try:
-            async with session_scope(self.clients.sessionmaker) as session:
-                result = await bulk_upload_chunks.apply_chunk(
-                    session,
-                    uuid.UUID(data.bulk_upload_id),
-                    rows_before=chunk.rows_before,
-                    rows=chunk.rows,
-                    ready=ready,
-                    errors=errors,
-                )
+            with permanent.row_must_exist():
+                async with session_scope(self.clients.sessionmaker) as session:
+                    result = await bulk_upload_chunks.apply_chunk(
+                        session,
+                        uuid.UUID(data.bulk_upload_id),
+                        rows_before=chunk.rows_before,
+                        rows=chunk.rows,
+                        ready=ready,
+                        errors=errors,
+                    )
         except bulk_upload_chunks.ChunkOutOfOrder as error:
             raise ApplicationError(
                 str(error), type="ChunkOutOfOrder", non_retryable=True
@@ -264,6 +292,15 @@ class BulkUploadActivities:
         """Write the error report, set the final status, announce it; returns the status.
         The job row stays locked throughout, so no chunk commits between report and end."""
         upload_id = uuid.UUID(data.bulk_upload_id)
+        with permanent.row_must_exist():
+            upload = await self._finish(upload_id, data)
+        await self._remove_working_files(upload)
+        # Announced even when an earlier attempt finished it (the dedupe key makes it once).
+        kind = "failed" if upload.status == JobStatus.FAILED else "completed"
+        await self._announce(upload, kind)
+        return upload.status.value
+
+    async def _finish(self, upload_id: uuid.UUID, data: FinishInput) -> BulkUpload:
         async with session_scope(self.clients.sessionmaker) as session:
             upload = await bulk_uploads.lock(session, upload_id)
             key = None
@@ -279,10 +316,21 @@ class BulkUploadActivities:
                 error_message=data.error_message,
                 report=key,
             )
-        # Announced even when an earlier attempt finished it (the dedupe key makes it once).
-        kind = "failed" if upload.status == JobStatus.FAILED else "completed"
-        await self._announce(upload, kind)
-        return upload.status.value
+        return upload
+
+    async def _remove_working_files(self, upload: BulkUpload) -> None:
+        """The plan and image manifests only serve the run: gone once it has ended (the
+        source CSV and the error report stay with the row). A failure here does not hold
+        up the end: the orphan scan removes what is left after JOB_FILES_MAX_AGE_HOURS."""
+        try:
+            keys = await asyncio.to_thread(job_files.bulk_working_files, self.store, upload)
+            errors = await asyncio.to_thread(
+                media_cleanup.delete_keys, self.store.client, self.store.bucket, keys
+            )
+        except (BotoCoreError, ClientError) as error:
+            errors = {"*": str(error)}
+        if errors:
+            activity.logger.warning("bulk upload %s working files left: %s", upload.id, errors)
 
 
 def _with_images(

@@ -30,7 +30,15 @@ class CaptionActivities:
         async with session_scope(self.clients.sessionmaker) as session:
             media = await session.get(MediaResource, uuid.UUID(data.media_id))
         if media is None:
-            raise ApplicationError("media resource no longer exists", non_retryable=True)
+            raise ApplicationError(
+                "media resource no longer exists", type="NotFound", non_retryable=True
+            )
+        if await asyncio.to_thread(self.clients.store.head, media.storage_key) is None:
+            raise ApplicationError(
+                f"{media.storage_key} is missing from the store",
+                type="MissingImage",
+                non_retryable=True,
+            )
         url = await asyncio.to_thread(self.clients.store.presigned_get, media.storage_key)
         task = TaskCreate(type="caption", entity_id=data.media_id, inputs={"image_url": url})
         try:
@@ -63,6 +71,15 @@ class CaptionActivities:
         except ComputeError as error:
             raise _failure(error) from error
         return (result.output.text or "").strip() or None
+
+    @activity.defn(name="caption.cancel")
+    async def cancel_caption(self, task_id: str) -> str:
+        """Cancel a task the run gave up on (its deadline passed); returns its status."""
+        try:
+            state = await self.clients.compute.cancel_task(task_id)
+        except ComputeError as error:
+            raise _failure(error) from error
+        return state.status
 
     @activity.defn(name="caption.apply")
     async def apply_caption(self, data: ApplyCaptionInput) -> list[str]:

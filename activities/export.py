@@ -13,6 +13,7 @@ import threading
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Coroutine
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from botocore.exceptions import ClientError
@@ -21,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError, CancelledError
 
+from activities import permanent
 from activities.export_sync import Pulse, Throttled
 from activities.export_zip import ZipBuild
 from core import events, outbound
@@ -116,7 +118,9 @@ class ExportActivities:
             if key in self._plans:
                 self._plans.move_to_end(key)
                 return self._plans[key]
-        items = export_plan.loads(self.store.get(key))
+        items = permanent.parsed(
+            export_plan.loads, permanent.stored(self.store, key, "plan"), "plan"
+        )
         with self._lock:
             self._plans[key] = items
             while len(self._plans) > PLAN_CACHE_SIZE:
@@ -151,7 +155,7 @@ class ExportActivities:
         export_id = uuid.UUID(data.export_id)
         key = export_plan.plan_key(export_id)
         async with session_scope(self.sessionmaker) as session:
-            export = await exports.load_for_update(session, export_id)
+            export = await _load(session, export_id)
             finished = export.status in JOB_FINAL_STATUSES
             items: list[PlannedImage] = []
             shooting_name = None
@@ -178,6 +182,8 @@ class ExportActivities:
                 max_dimension=export.max_dimension,
                 plan_key=key,
                 total=len(items),
+                deadline_at=_deadline(export, self.settings) if not finished else None,
+                deadline_seconds=self.settings.EXPORT_DEADLINE_SECONDS,
                 result_key=export_plan.result_key(export, shooting_name),
                 part_size=export_plan.part_size(items),
                 already_finished=finished,
@@ -193,7 +199,7 @@ class ExportActivities:
 
     async def _record_progress(self, export_id: str, processed: int, failed: int) -> None:
         async with session_scope(self.sessionmaker) as session:
-            export = await exports.load_for_update(session, uuid.UUID(export_id))
+            export = await _load(session, uuid.UUID(export_id))
             changed = exports.set_progress(export, processed, failed)
             await session.flush()
             public = self._public(export)
@@ -211,7 +217,7 @@ class ExportActivities:
             failed = set(data.failed_indexes)
             shot_ids = {uuid.UUID(i.shot_id) for n, i in enumerate(items) if n not in failed}
         async with session_scope(self.sessionmaker) as session:
-            export = await exports.load_for_update(session, uuid.UUID(data.export_id))
+            export = await _load(session, uuid.UUID(data.export_id))
             changed = exports.finish(
                 export,
                 status=status,
@@ -370,6 +376,17 @@ class ExportActivities:
         if data.delete_result and data.result_key:
             self.store.delete(data.result_key)
         return aborted
+
+
+async def _load(session: AsyncSession, export_id: uuid.UUID) -> Export:
+    with permanent.row_must_exist():  # a deleted export ends its run at once
+        return await exports.load_for_update(session, export_id)
+
+
+def _deadline(export: Export, settings: Settings) -> datetime:
+    """Fixed from when the export started running: a retried plan keeps the same one."""
+    started = export.started_at or datetime.now(UTC)
+    return started + timedelta(seconds=settings.EXPORT_DEADLINE_SECONDS)
 
 
 def _plan_error(export: Export, total: int) -> str | None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import uuid
 
-from pydantic import ValidationError
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
@@ -23,20 +22,17 @@ from core.compute import ComputeClient, ComputeError, TaskCreate
 from core.config import Settings
 from core.db import session_scope
 from core.storage import ObjectStore
-from models.generation import Generation, GenerationStatus, ShotGenerateRequest
+from models.generation import Generation, GenerationStatus
 from models.media import EntityType
-from services import compute_request, generation_config, generations
+from services import compute_request, generation_config, generations, predictions
 from services import media as media_service
 from services.generation_config import WorkerConfig
-from services.tenancy import Scope
 from workflows.types import (
     CompleteInput,
     FinishInput,
     GenerationInput,
     GenerationPlan,
     OutputImage,
-    PlanBatchInput,
-    PlannedGeneration,
     ProgressInput,
     RecordAndCompleteInput,
     RecordTryInput,
@@ -146,33 +142,6 @@ class GenerationActivities:
             already_finished=already_finished,
         )
 
-    @activity.defn(name="generation.plan_batch")
-    async def plan_batch(self, data: PlanBatchInput) -> list[PlannedGeneration]:
-        """Pending generations for every shot of a shooting batch (idempotent per run)."""
-        batch = data.batch
-        scope = Scope(
-            user_id=uuid.UUID(batch.user_id),
-            organization_id=uuid.UUID(batch.organization_id) if batch.organization_id else None,
-            role=None,
-        )
-        try:
-            request = ShotGenerateRequest.model_validate(batch.request)
-        except ValidationError as error:  # a batch started before today's config rules
-            raise ApplicationError(
-                f"invalid batch request: {error}", type="InvalidConfig", non_retryable=True
-            ) from None
-        async with session_scope(self.sessionmaker) as session:
-            planned = await generations.plan_batch(
-                session,
-                scope,
-                shooting_id=uuid.UUID(batch.shooting_id),
-                look_id=uuid.UUID(batch.look_id) if batch.look_id else None,
-                request=request,
-                run_id=data.run_id,
-                only_missing=batch.only_missing,
-            )
-        return [PlannedGeneration(generation_id=str(g), shot_id=str(s)) for g, s in planned]
-
     @activity.defn(name="generation.record_progress")
     async def record_progress(self, data: ProgressInput) -> None:
         pending: list[PendingEvent | None] = []
@@ -191,13 +160,17 @@ class GenerationActivities:
     async def record_try(self, data: RecordTryInput) -> None:
         """Media rows, predictions and their attachments for one try's outputs."""
         async with session_scope(self.sessionmaker) as session:
-            generation = await generations.load_for_update(session, uuid.UUID(data.generation_id))
+            generation = await generations.load_for_completion(
+                session, uuid.UUID(data.generation_id)
+            )
             await self._record_outputs(session, generation, data)
 
     @activity.defn(name="generation.complete")
     async def complete_generation(self, data: CompleteInput) -> None:
         async with session_scope(self.sessionmaker) as session:
-            generation = await generations.load_for_update(session, uuid.UUID(data.generation_id))
+            generation = await generations.load_for_completion(
+                session, uuid.UUID(data.generation_id)
+            )
             pending = await self._complete(session, generation, data)
         await self._emit(pending)
 
@@ -206,7 +179,7 @@ class GenerationActivities:
         """record_try and complete in one transaction, for a generation with a single try
         (one activity and one workflow task fewer per generation)."""
         async with session_scope(self.sessionmaker) as session:
-            generation = await generations.load_for_update(
+            generation = await generations.load_for_completion(
                 session, uuid.UUID(data.record.generation_id)
             )
             await self._record_outputs(session, generation, data.record)
@@ -216,44 +189,51 @@ class GenerationActivities:
     async def _record_outputs(
         self, session: AsyncSession, generation: Generation, data: RecordTryInput
     ) -> None:
-        # Upserts throughout: a retried attempt finds its rows and adds none.
+        # Upserts throughout: a retried attempt finds its rows and adds none. Media rows
+        # first and by id (the last step of the lock order): outputs may share a row.
+        rows: dict[str, uuid.UUID] = {}
+        for output in sorted(data.outputs, key=lambda o: o.media_id):
+            rows[output.media_id] = await self._upsert_media(session, generation, output)
         for index, output in enumerate(data.outputs):
-            row = await media_service.upsert(
-                session,
-                media_service.StoredFile(
-                    media_id=uuid.UUID(output.media_id),
-                    content_hash=output.content_hash,
-                    extension=output.extension,
-                    content_type=output.content_type,
-                    file_size=output.file_size,
-                    width=output.width,
-                    height=output.height,
-                    dominant_color=output.dominant_color,
-                    color_profile=output.color_profile,
-                ),
-                organization_id=generation.organization_id,
-                owner_id=generation.owner_id,
-            )
-            await generations.upsert_prediction(
+            await predictions.upsert(
                 session,
                 generation,
                 try_number=data.try_number,
                 output_index=index,
                 seed=output.seed,
-                media_id=row.id,
+                media_id=rows[output.media_id],
                 task_id=data.task_id,
                 score=data.score,
             )
-            prediction_id = await generations.prediction_id(
-                session, generation.id, data.try_number, index
-            )
+            prediction_id = await predictions.id_of(session, generation, data.try_number, index)
             await media_service.attach(
                 session,
-                media_id=row.id,
+                media_id=rows[output.media_id],
                 entity_type=EntityType.PREDICTION,
                 entity_id=prediction_id,
                 slot="output",
             )
+
+    async def _upsert_media(
+        self, session: AsyncSession, generation: Generation, output: StoredOutput
+    ) -> uuid.UUID:
+        row = await media_service.upsert(
+            session,
+            media_service.StoredFile(
+                media_id=uuid.UUID(output.media_id),
+                content_hash=output.content_hash,
+                extension=output.extension,
+                content_type=output.content_type,
+                file_size=output.file_size,
+                width=output.width,
+                height=output.height,
+                dominant_color=output.dominant_color,
+                color_profile=output.color_profile,
+            ),
+            organization_id=generation.organization_id,
+            owner_id=generation.owner_id,
+        )
+        return row.id
 
     async def _complete(
         self, session: AsyncSession, generation: Generation, data: CompleteInput

@@ -20,7 +20,7 @@ from core.config import Settings
 from core.db import session_scope
 from core.storage import ObjectStore
 from models.jobs import JobStatus
-from services import maintenance
+from services import job_files, maintenance
 from workflows.maintenance_types import (
     DeadLetterBatchResult,
     DeadLetterInput,
@@ -39,7 +39,7 @@ log = logging.getLogger(__name__)
 ORPHAN_SCAN = "orphan_scan"
 DEAD_LETTER_RETRY = "dead_letter_retry"
 DELETE_BATCH = 1000  # the most keys one DeleteObjects request takes
-PREFIXES = {"media": "media/", "temp": "temp/"}
+PREFIXES = {"media": "media/", "temp": "temp/", **job_files.PREFIXES}
 
 
 def delete_keys(client: Any, bucket: str, keys: Sequence[str]) -> dict[str, str]:
@@ -206,6 +206,9 @@ class MediaCleanupActivities:
         if grace is None:
             grace = self.settings.ORPHAN_GRACE_HOURS * 3600
         object_grace = data.object_grace_seconds if data.object_grace_seconds is not None else grace
+        jobs_age = data.job_files_max_age_seconds
+        if jobs_age is None:
+            jobs_age = self.settings.JOB_FILES_MAX_AGE_HOURS * 3600
         now = datetime.now(UTC)
         async with session_scope(self.sessionmaker) as session:
             report = await maintenance.running_report(
@@ -217,6 +220,7 @@ class MediaCleanupActivities:
                 "grace_seconds": grace,
                 "object_grace_seconds": object_grace,
                 "temp_max_age_seconds": data.temp_max_age_seconds,
+                "job_files_max_age_seconds": jobs_age,
                 "bucket": self._bucket(data.bucket),
             }
             report_id = str(report.id)
@@ -225,6 +229,7 @@ class MediaCleanupActivities:
             row_cutoff=(now - timedelta(seconds=grace)).isoformat(),
             object_cutoff=(now - timedelta(seconds=object_grace)).isoformat(),
             temp_cutoff=(now - timedelta(seconds=data.temp_max_age_seconds)).isoformat(),
+            jobs_cutoff=(now - timedelta(seconds=jobs_age)).isoformat(),
         )
 
     @activity.defn(name="media.scan_orphan_page")
@@ -274,7 +279,8 @@ class MediaCleanupActivities:
         return OrphanPageResult(next_cursor=following, counts=counts)
 
     async def _scan_objects(self, data: OrphanPageInput) -> OrphanPageResult:
-        """(b) `media/` objects without a row, (c) `temp/` objects past their TTL."""
+        """(b) `media/` objects without a row, (c) `temp/` objects past their TTL, (d) job
+        files past their age that no job needs (services/job_files.py)."""
         bucket = self._bucket(data.bucket)
         objects, following = await asyncio.to_thread(
             list_page,
@@ -294,6 +300,12 @@ class MediaCleanupActivities:
             unowned = [o for o in objects if o["Key"] not in owned]
             old = [o["Key"] for o in unowned if o["LastModified"] < cutoff]
             _add(counts, orphan_objects=len(old), skipped_fresh=len(unowned) - len(old))
+        elif data.phase in job_files.PREFIXES:
+            cutoff = datetime.fromisoformat(data.plan.jobs_cutoff or data.plan.temp_cutoff)
+            aged = [o["Key"] for o in objects if o["LastModified"] < cutoff]
+            async with self.sessionmaker() as session:
+                old = await job_files.unneeded(session, data.phase, aged, stale_before=cutoff)
+            _add(counts, job_files=len(old), kept_job_files=len(keys) - len(old))
         else:
             cutoff = datetime.fromisoformat(data.plan.temp_cutoff)
             old = [o["Key"] for o in objects if o["LastModified"] < cutoff]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from activities.batch import BatchActivities
 from activities.bulk_upload import BulkUploadActivities
 from activities.caption import CaptionActivities
 from activities.clients import Clients
@@ -28,7 +29,6 @@ def activities_by_queue(clients: Clients) -> dict[str, list[Callable[..., Any]]]
     )
     queues: dict[str, list[Callable[..., Any]]] = {
         GENERATIONS_QUEUE: [
-            generation.plan_batch,
             generation.mark_processing,
             generation.submit_task,
             generation.poll_task,
@@ -44,6 +44,11 @@ def activities_by_queue(clients: Clients) -> dict[str, list[Callable[..., Any]]]
         MAINTENANCE_QUEUE: [maintenance.delete_expired_sessions],
     }
     # Features add their activity classes here: one block per feature, merged by queue.
+    batch = BatchActivities(
+        settings=clients.settings, sessionmaker=clients.sessionmaker, redis=clients.redis
+    )
+    # Beside the batch workflow and its children (GENERATIONS_QUEUE, see workflows/registry).
+    queues[GENERATIONS_QUEUE].extend(batch.activities())
     caption = CaptionActivities(clients)
     queues.setdefault(DEFAULT_QUEUE, []).extend(
         [
@@ -51,6 +56,7 @@ def activities_by_queue(clients: Clients) -> dict[str, list[Callable[..., Any]]]
             caption.caption_status,
             caption.caption_text,
             caption.apply_caption,
+            caption.cancel_caption,
         ]
     )
     media_cleanup = MediaCleanupActivities(

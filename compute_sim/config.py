@@ -8,7 +8,7 @@ would not have lives here.
 from __future__ import annotations
 
 import threading
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -92,6 +92,9 @@ class TaskSim(BaseModel):
     scores: list[Rate] | None = Field(default=None, min_length=1)
     # Caption: fixed text instead of the one derived from the image.
     caption: str | None = None
+    # A generation that "completes" with outputs the backend must refuse: bytes that are not
+    # an image, or a key in the result with no object behind it (a 404 on the output).
+    broken_output: Literal["not_image", "missing"] | None = None
 
 
 def rate(value: bool | float | None, default: float) -> float:

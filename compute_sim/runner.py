@@ -73,6 +73,7 @@ def make_plan(config: SimConfig, sim: TaskSim | None, rng: random.Random) -> Tas
         score=sim.score,
         scores=tuple(sim.scores or ()),
         caption=sim.caption,
+        broken_output=sim.broken_output,
     )
 
 
@@ -273,13 +274,17 @@ class TaskRunner:
                 references=references,
             )
             key = f"compute/{task.id}/{index}.{task.format}"
-            await asyncio.to_thread(
-                self._s3.put_object,
-                Bucket=self._bucket,
-                Key=key,
-                Body=data,
-                ContentType=render.CONTENT_TYPES[task.format],
-            )
+            broken = task.plan.broken_output
+            if broken == "not_image":
+                data = b"this is not an image " * 8
+            if broken != "missing":
+                await asyncio.to_thread(
+                    self._s3.put_object,
+                    Bucket=self._bucket,
+                    Key=key,
+                    Body=data,
+                    ContentType=render.CONTENT_TYPES[task.format],
+                )
             images.append(StoredImage(key=key, seed=seed))
             if task.cancel_requested.is_set():
                 raise _Cancelled

@@ -36,6 +36,7 @@ class TaskPlan:
     score: float | None = None
     scores: tuple[float, ...] = ()
     caption: str | None = None
+    broken_output: str | None = None
 
 
 @dataclass(frozen=True)

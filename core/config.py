@@ -136,6 +136,14 @@ class Settings(BaseSettings):
     BULK_UPLOAD_IMAGE_FETCH_CONCURRENCY: int = Field(default=8, ge=1, le=64)
     BULK_UPLOAD_PLAN_CACHE_SIZE: int = Field(default=8, ge=1)
 
+    # Deadlines of whole runs, fixed when a run starts (carried across continue-as-new):
+    # past it the run ends `failed` with a message naming the setting, cleaning up as any
+    # failure does. An export (zip or webhook), a bulk upload (all its chunks and images),
+    # a caption (the compute task included, which is then cancelled).
+    EXPORT_DEADLINE_SECONDS: int = Field(default=6 * 3600, ge=5, le=7 * 24 * 3600)
+    BULK_UPLOAD_DEADLINE_SECONDS: int = Field(default=24 * 3600, ge=5, le=7 * 24 * 3600)
+    CAPTION_DEADLINE_SECONDS: int = Field(default=600, ge=5, le=24 * 3600)
+
     # Object store (Cloudflare R2 in production; SeaweedFS in dev)
     R2_ACCOUNT_ID: str | None = None
     R2_ENDPOINT_URL: str | None = None
@@ -197,6 +205,19 @@ class Settings(BaseSettings):
     # Multipart CSV posted to POST /bulk-uploads/: the 200 MB CSV cap plus framing, a little
     # above the route's own check so its clearer "larger than 200 MB" answers first.
     BODY_LIMIT_BULK_UPLOAD_BYTES: int = Field(default=201 * 1024 * 1024, ge=1024)
+
+    # Orphan scan: files under bulk-uploads/ and exports/ that no job needs any more (its row
+    # is gone, or a bulk upload's working files after it ended or went silent) are removed
+    # once older than this (services/job_files.py).
+    JOB_FILES_MAX_AGE_HOURS: int = Field(default=24, ge=0)
+
+    # Batch generations of a shooting (workflows/shooting_generation.py): shots planned per
+    # page (one activity creates their pending generations), and pages per workflow run
+    # before it continues as new (sooner if Temporal suggests it), which bounds each run's
+    # history whatever the batch's size. The window (generations in flight) is the admin
+    # setting `max_concurrent_shot_generations`.
+    BATCH_PAGE_SIZE: int = Field(default=100, ge=1, le=1000)
+    BATCH_PAGES_PER_RUN: int = Field(default=5, ge=1, le=100)
 
     @computed_field  # type: ignore[prop-decorator]
     @property

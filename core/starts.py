@@ -35,6 +35,7 @@ from core.temporal import (
     STATUS,
     fairness_key,
 )
+from workflows.batch_types import ShootingGenerationInput
 from workflows.bulk_upload import BulkUploadWorkflow
 from workflows.bulk_upload_types import BulkUploadInput
 from workflows.caption import CaptionWorkflow
@@ -49,7 +50,7 @@ from workflows.generation import GenerationWorkflow
 from workflows.maintenance_types import MediaDeletionInput, OrphanScanInput
 from workflows.media_cleanup import MediaDeletionWorkflow, OrphanScanWorkflow
 from workflows.shooting_generation import ShootingGenerationWorkflow
-from workflows.types import GenerationInput, ShootingGenerationInput
+from workflows.types import GenerationInput
 
 
 def search_attributes(
@@ -137,6 +138,8 @@ async def start_generation(
 
 
 def shooting_generation_id(shooting_id: uuid.UUID, look_id: uuid.UUID | None) -> str:
+    """The id of a batch run started before batch rows existed (one per shooting or look);
+    a batch now runs as `shooting-generation-{batch id}` (models/shooting_generation.py)."""
     suffix = f"-look-{look_id}" if look_id else ""
     return f"shooting-generation-{shooting_id}{suffix}"
 
@@ -144,10 +147,9 @@ def shooting_generation_id(shooting_id: uuid.UUID, look_id: uuid.UUID | None) ->
 async def start_shooting_generation(
     client: Client, batch: ShootingGenerationInput, *, task_queue_prefix: str = ""
 ) -> WorkflowHandle:
-    """One batch per shooting (or look) at a time: a second start finds the running one."""
-    workflow_id = shooting_generation_id(
-        uuid.UUID(batch.shooting_id), uuid.UUID(batch.look_id) if batch.look_id else None
-    )
+    """The run of a batch row (`shooting-generation-{batch id}`): a repeated start finds it."""
+    assert batch.batch_id, "a batch starts from its row"
+    workflow_id = f"shooting-generation-{batch.batch_id}"
     return await _start_once(
         client,
         ShootingGenerationWorkflow.run,
@@ -156,7 +158,7 @@ async def start_shooting_generation(
         task_queue=task_queue_prefix + GENERATIONS_QUEUE,
         attributes=search_attributes(
             organization_id=batch.organization_id,
-            entity_id=batch.shooting_id,
+            entity_id=batch.batch_id,
             entity_type="shooting_generation",
             status="running",
             shooting_id=batch.shooting_id,
@@ -165,7 +167,7 @@ async def start_shooting_generation(
             priority_key=PRIORITY_BATCH_CHILD,
             fairness_key=fairness_key(batch.organization_id, batch.user_id),
         ),
-        static_summary=f"Shooting {batch.shooting_id} batch generation",
+        static_summary=f"Shooting {batch.shooting_id} batch generation {batch.batch_id}",
     )
 
 
@@ -177,13 +179,19 @@ async def start_caption(
     organization_id: uuid.UUID | None,
     owner_id: uuid.UUID | None,
     task_queue_prefix: str = "",
+    deadline_seconds: int | None = None,
 ) -> WorkflowHandle:
-    """One caption run per media resource at a time (`caption-{media_id}`)."""
+    """One caption run per media resource at a time (`caption-{media_id}`), ending within
+    `deadline_seconds` (CAPTION_DEADLINE_SECONDS; None: the workflow's default)."""
     workflow_id = f"caption-{media_id}"
     return await _start_once(
         client,
         CaptionWorkflow.run,
-        CaptionInput(media_id=str(media_id), product_id=str(product_id) if product_id else None),
+        CaptionInput(
+            media_id=str(media_id),
+            product_id=str(product_id) if product_id else None,
+            deadline_seconds=deadline_seconds,
+        ),
         workflow_id=workflow_id,
         task_queue=task_queue_prefix + DEFAULT_QUEUE,
         attributes=search_attributes(

@@ -13,6 +13,7 @@ from models import (  # noqa: F401  (import for table registration)
     product,
     setting,
     shooting,
+    shooting_generation,
     shot,
     shot_type,
     style,

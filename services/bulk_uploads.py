@@ -324,8 +324,9 @@ def _blocks(file: IO[bytes]) -> Iterable[bytes]:
 
 
 def adopt_temp_upload(store: ObjectStore, temp_key: str, key: str, *, max_bytes: int) -> None:
-    """Check a presigned upload's size and header, and move it to `key`. The rest of the
-    file is checked (UTF-8, rows) by the workflow, which fails the upload with the reason."""
+    """Check a presigned upload's size and header, and copy it to `key` (the caller deletes
+    the temp object once the upload's row is committed, so a failed create leaves it usable).
+    The rest of the file is checked (UTF-8, rows) by the workflow, which fails the upload."""
     if not _TEMP_KEY.match(temp_key):
         raise BadRequest("temp_key must be a key returned by POST /uploads/presigned-url")
     head = store.head(temp_key)
@@ -340,4 +341,3 @@ def adopt_temp_upload(store: ObjectStore, temp_key: str, key: str, *, max_bytes:
     except csv_rows.CsvFileError as error:
         raise _csv_problem(error) from error
     store.copy(temp_key, key)
-    store.delete(temp_key)

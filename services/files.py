@@ -4,28 +4,44 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import or_, select
+from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.config import Settings
 from models.media import MediaResource
 from models.organization import Membership
 from models.user import User
+from services import attachments
 from services.errors import NotFound
 from services.tenancy import Scope
 
 
+def _owned_by(user: User) -> ColumnElement[bool]:
+    member_of = select(Membership.organization_id).where(Membership.user_id == user.id)
+    return or_(
+        MediaResource.organization_id.in_(member_of),
+        (MediaResource.organization_id.is_(None)) & (MediaResource.owner_id == user.id),
+    )
+
+
 async def visible_media(session: AsyncSession, user: User, media_id: uuid.UUID) -> MediaResource:
-    """Media of the user's organizations or its personal media; 404 otherwise."""
+    """Media of the user's organizations or its personal media (the media it may manage);
+    404 otherwise."""
     query = select(MediaResource).where(MediaResource.id == media_id)
     if not user.is_superuser:
-        member_of = select(Membership.organization_id).where(Membership.user_id == user.id)
-        query = query.where(
-            or_(
-                MediaResource.organization_id.in_(member_of),
-                (MediaResource.organization_id.is_(None)) & (MediaResource.owner_id == user.id),
-            )
-        )
+        query = query.where(_owned_by(user))
+    row = await session.scalar(query)
+    if row is None:
+        raise NotFound("File not found")
+    return row
+
+
+async def readable_media(session: AsyncSession, user: User, media_id: uuid.UUID) -> MediaResource:
+    """Media whose bytes the user may fetch: `visible_media`, plus the images of what every
+    user may list (public subjects and shot types, system presets); 404 otherwise."""
+    query = select(MediaResource).where(MediaResource.id == media_id)
+    if not user.is_superuser:
+        query = query.where(or_(_owned_by(user), attachments.publicly_attached()))
     row = await session.scalar(query)
     if row is None:
         raise NotFound("File not found")

@@ -9,16 +9,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, select, update
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.file_urls import signed_url
 from models.generation import (
     Generation,
     GenerationPublic,
     GenerationStatus,
     Prediction,
-    PredictionPublic,
     PredictionStatus,
     ShotGenerateRequest,
 )
@@ -28,6 +25,7 @@ from models.preset import ResolutionPreset
 from models.shooting import Shooting, ShootingLook
 from models.shot import RevisionStatus, Shot, ShotRevision
 from services import media as media_service
+from services import predictions
 from services import shots as shot_service
 from services.errors import Conflict
 from services.repository import get_row, list_rows
@@ -106,9 +104,16 @@ async def create_for_shot(
     return generation
 
 
-async def get(session: AsyncSession, scope: Scope, generation_id: uuid.UUID) -> Generation:
+async def get(
+    session: AsyncSession, scope: Scope, generation_id: uuid.UUID, *, for_update: bool = False
+) -> Generation:
     return await get_row(
-        session, Generation, generation_id, where=scope.filter(Generation), what="Generation"
+        session,
+        Generation,
+        generation_id,
+        where=scope.filter(Generation),
+        what="Generation",
+        for_update=for_update,
     )
 
 
@@ -132,35 +137,16 @@ async def list_(
     return await list_rows(session, Generation, where=where, skip=skip, limit=limit)
 
 
-async def predictions_of(
-    session: AsyncSession, generation_ids: Sequence[uuid.UUID]
-) -> dict[uuid.UUID, list[Prediction]]:
-    rows = await session.scalars(
-        select(Prediction)
-        .where(Prediction.generation_id.in_(generation_ids))
-        .order_by(Prediction.generation_id, Prediction.attempt, Prediction.output_index)
-    )
-    result: dict[uuid.UUID, list[Prediction]] = {}
-    for row in rows:
-        result.setdefault(row.generation_id, []).append(row)
-    return result
-
-
-def prediction_public(prediction: Prediction) -> PredictionPublic:
-    url = signed_url(prediction.media_resource_id) if prediction.media_resource_id else None
-    return PredictionPublic.model_validate(prediction, update={"file_url": url})
-
-
 async def publics(
     session: AsyncSession, generations: Sequence[Generation], *, ui_url: Any = None
 ) -> list[GenerationPublic]:
     """Generations as the API shows them, predictions included (one query for the page)."""
-    predictions = await predictions_of(session, [g.id for g in generations])
+    found = await predictions.of_generations(session, [g.id for g in generations])
     return [
         GenerationPublic.model_validate(
             g,
             update={
-                "predictions": [prediction_public(p) for p in predictions.get(g.id, [])],
+                "predictions": [predictions.public(p) for p in found.get(g.id, [])],
                 "temporal_ui_url": ui_url(g.workflow_id) if ui_url else None,
             },
         )
@@ -190,6 +176,21 @@ def ensure_cancellable(generation: Generation) -> None:
         raise Conflict(f"Generation is already {generation.status.value}")
 
 
+async def cancel_pending(session: AsyncSession, generation: Generation) -> bool:
+    """A pending generation (row-locked by the caller) ends `cancelled` here, whether or not
+    its workflow ever started: a workflow that starts later finds it finished (see
+    mark_processing) and ends at once. False when it is already being processed."""
+    if generation.status != GenerationStatus.PENDING:
+        return False
+    return await finish(
+        session,
+        generation,
+        status=GenerationStatus.CANCELLED,
+        error_message="Cancelled by request before it started",
+        error_category="cancelled",
+    )
+
+
 # --- state changes made by the workflow's activities --------------------------------------
 
 
@@ -200,6 +201,15 @@ async def load_for_update(session: AsyncSession, generation_id: uuid.UUID) -> Ge
     if row is None:
         raise LookupError(f"generation {generation_id} does not exist")
     return row
+
+
+async def load_for_completion(session: AsyncSession, generation_id: uuid.UUID) -> Generation:
+    """The generation row-locked behind its shot's lock (services/shots.lock): the one
+    lock order of every transaction that records outputs or completes a generation."""
+    shot_id = await session.scalar(select(Generation.shot_id).where(Generation.id == generation_id))
+    if shot_id is not None:
+        await shot_service.lock(session, shot_id)
+    return await load_for_update(session, generation_id)
 
 
 async def mark_processing(session: AsyncSession, generation: Generation) -> bool:
@@ -218,54 +228,6 @@ async def set_progress(session: AsyncSession, generation: Generation, progress: 
         return False
     generation.progress = progress
     return True
-
-
-async def upsert_prediction(
-    session: AsyncSession,
-    generation: Generation,
-    *,
-    try_number: int,
-    output_index: int,
-    seed: int | None,
-    media_id: uuid.UUID,
-    task_id: str,
-    score: float | None,
-) -> None:
-    """One prediction per (generation, try, output): a retried activity rewrites it."""
-    now = datetime.now(UTC)
-    values = {
-        "generation_id": generation.id,
-        "shot_id": generation.shot_id,
-        "organization_id": generation.organization_id,
-        "attempt": try_number,
-        "output_index": output_index,
-        "seed": seed,
-        "status": PredictionStatus.COMPLETED,
-        "media_resource_id": media_id,
-        "compute_task_id": task_id,
-        "score": score,
-    }
-    statement = insert(Prediction).values(id=uuid.uuid4(), created_at=now, updated_at=now, **values)
-    await session.execute(
-        statement.on_conflict_do_update(
-            constraint="uq_prediction_generation_id_attempt_output_index",
-            set_={**values, "updated_at": now},
-        )
-    )
-
-
-async def prediction_id(
-    session: AsyncSession, generation_id: uuid.UUID, try_number: int, output_index: int
-) -> uuid.UUID:
-    found = await session.scalar(
-        select(Prediction.id).where(
-            Prediction.generation_id == generation_id,
-            Prediction.attempt == try_number,
-            Prediction.output_index == output_index,
-        )
-    )
-    assert found is not None
-    return found
 
 
 async def complete(
@@ -289,7 +251,11 @@ async def complete(
             )
         media_ids = await session.scalars(
             select(Prediction.media_resource_id)
-            .where(Prediction.generation_id == generation.id, Prediction.attempt == best_try)
+            .where(
+                Prediction.generation_id == generation.id,
+                Prediction.generation_attempt == generation.attempt,
+                Prediction.attempt == best_try,
+            )
             .order_by(Prediction.output_index)
         )
         for position, media_id in enumerate(media_ids):
@@ -333,64 +299,3 @@ async def finish(
         .values(status=PredictionStatus.ERROR, error_message=error_message)
     )
     return True
-
-
-async def list_predictions(
-    session: AsyncSession,
-    scope: Scope,
-    *,
-    skip: int,
-    limit: int,
-    shot_id: uuid.UUID | None = None,
-    generation_id: uuid.UUID | None = None,
-) -> tuple[list[Prediction], int]:
-    """Predictions of the scope's generations (joined through their generation)."""
-    in_scope = Prediction.generation_id.in_(select(Generation.id).where(scope.filter(Generation)))
-    where: list[ColumnElement[bool]] = [in_scope]
-    if shot_id:
-        where.append(Prediction.shot_id == shot_id)
-    if generation_id:
-        where.append(Prediction.generation_id == generation_id)
-    return await list_rows(
-        session,
-        Prediction,
-        where=where,
-        skip=skip,
-        limit=limit,
-        order_by=(Prediction.created_at.desc(), Prediction.attempt, Prediction.output_index),
-    )
-
-
-# Batch generation ids derive from (batch run, shot): a retried plan finds its own rows.
-BATCH_NAMESPACE = uuid.UUID("5d1b8a4e-3f0c-4c1e-9a57-2b8f6c0d9e13")
-
-
-async def plan_batch(
-    session: AsyncSession,
-    scope: Scope,
-    *,
-    shooting_id: uuid.UUID,
-    look_id: uuid.UUID | None,
-    request: ShotGenerateRequest,
-    run_id: str,
-    only_missing: bool,
-) -> list[tuple[uuid.UUID, uuid.UUID]]:
-    """A pending generation per shot of the shooting (or look): [(generation id, shot id)]."""
-    query = (
-        shot_service.with_current_revision(select(Shot.id, shot_service.status_column()))
-        .where(Shot.shooting_id == shooting_id, scope.filter(Shot))
-        .order_by(Shot.look_id, Shot.position, Shot.id)
-    )
-    if look_id is not None:
-        query = query.where(Shot.look_id == look_id)
-    planned = []
-    for shot_id, status in (await session.execute(query)).all():
-        if only_missing and status == RevisionStatus.APPROVED.value:
-            continue
-        generation_id = uuid.uuid5(BATCH_NAMESPACE, f"{run_id}:{shot_id}")
-        if await session.get(Generation, generation_id) is None:
-            await create_for_shot(
-                session, scope, shot_id, request, autogenerated=True, generation_id=generation_id
-            )
-        planned.append((generation_id, shot_id))
-    return planned

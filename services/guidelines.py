@@ -29,7 +29,7 @@ from models.guideline import (
 from models.preset import BackgroundPreset, ResolutionPreset
 from models.shot_type import ShotType
 from models.subject import Subject
-from services import presets, shot_types, subjects
+from services import attachments, presets, shot_types, subjects
 from services.repository import apply_update, ensure_visible, get_row, list_rows, matches
 from services.tenancy import Scope
 
@@ -148,7 +148,7 @@ async def update(
 
 
 async def delete(session: AsyncSession, scope: Scope, guideline_id: uuid.UUID) -> None:
-    await session.delete(await get(session, scope, guideline_id))
+    await attachments.delete(session, await get(session, scope, guideline_id))
 
 
 # Shot-type rules (always reached through a guideline of the scope).

@@ -26,7 +26,7 @@ from models.shot import RevisionStatus, Shot, ShotRevision
 from models.shot_type import ShotType, Visibility
 from models.style import Style
 from models.subject import Subject
-from services import shootings
+from services import attachments, shootings
 from services.errors import BadRequest, Conflict
 from services.repository import ensure_visible, get_row, list_rows, visibility
 from services.tenancy import Scope
@@ -122,6 +122,7 @@ async def _sync_shots(
         )
         if reviewed is not None:
             raise Conflict(f"Shot {reviewed} has revisions beyond pending and cannot be removed")
+        await attachments.detach_all(session, Shot, removed)
         await session.execute(delete(Shot).where(Shot.id.in_(removed)))
     for position, type_id in enumerate(shot_type_ids):
         shot = existing.get(type_id)
@@ -215,8 +216,8 @@ async def update(
 
 
 async def delete_(session: AsyncSession, scope: Scope, look_id: uuid.UUID) -> None:
-    """Shots, revisions and link rows go with it (database cascades)."""
-    await session.delete(await get(session, scope, look_id))
+    """Shots, revisions and link rows go with it (database cascades), attachments too."""
+    await attachments.delete(session, await get(session, scope, look_id))
 
 
 async def publics(session: AsyncSession, looks: Sequence[ShootingLook]) -> list[ShootingLookPublic]:

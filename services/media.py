@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import delete, select
+from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -140,15 +140,3 @@ async def attached(
     for entity_id, media_id in rows.all():
         result.setdefault(entity_id, []).append(media_id)
     return result
-
-
-async def detach_all(
-    session: AsyncSession, *, entity_type: EntityType, entity_id: uuid.UUID
-) -> None:
-    """Remove an entity's attachments (its media become orphans unless used elsewhere)."""
-    await session.execute(
-        delete(MediaResourceAttachment).where(
-            MediaResourceAttachment.entity_type == entity_type,
-            MediaResourceAttachment.entity_id == entity_id,
-        )
-    )

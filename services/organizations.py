@@ -17,6 +17,7 @@ from models.organization import (
     OrgRole,
 )
 from models.user import User
+from services import attachments
 from services.errors import BadRequest, Conflict, Forbidden, NotFound
 from services.repository import apply_update
 from services.tenancy import Scope, membership_role, resolve_scope
@@ -88,8 +89,13 @@ async def update(
 
 
 async def delete(session: AsyncSession, org: Organization, scope: Scope) -> None:
+    """Everything the organization owns goes with it (database cascades): the attachments
+    of all of it first, and its media are released to the orphan scan, which deletes their
+    objects (services/attachments.py)."""
     if not (scope.is_superuser or scope.role == OrgRole.OWNER):
         raise Forbidden("Only an owner can delete the organization")
+    await attachments.detach_all(session, Organization, [org.id])
+    await attachments.release_organization_media(session, org.id)
     await session.delete(org)
 
 

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import SQLModel
 
 from models.preset import BackgroundPreset, ResolutionPreset
+from services import attachments
 from services.errors import Forbidden
 from services.repository import apply_update, get_row, list_rows, matches
 from services.repository import visibility as with_public
@@ -117,7 +118,7 @@ async def update(
 async def delete(
     session: AsyncSession, scope: Scope, model: type[PresetT], preset_id: uuid.UUID
 ) -> None:
-    await session.delete(await _get_writable(session, scope, model, preset_id))
+    await attachments.delete(session, await _get_writable(session, scope, model, preset_id))
 
 
 async def ensure_system_presets(session: AsyncSession) -> None:

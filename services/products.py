@@ -13,8 +13,7 @@ from core.storage import ObjectStore
 from models.base import public_view
 from models.media import EntityType
 from models.product import Product, ProductCreate, ProductPublic, ProductUpdate
-from services import media as media_service
-from services import uploads
+from services import attachments, uploads
 from services.errors import Conflict
 from services.repository import apply_update, get_row, list_records, matches
 from services.tenancy import Scope
@@ -105,6 +104,4 @@ async def update(
 
 
 async def delete(session: AsyncSession, scope: Scope, product_id: uuid.UUID) -> None:
-    product = await get(session, scope, product_id)
-    await media_service.detach_all(session, entity_type=EntityType.PRODUCT, entity_id=product.id)
-    await session.delete(product)
+    await attachments.delete(session, await get(session, scope, product_id))

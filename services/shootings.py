@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.guideline import Guideline
 from models.shooting import Shooting, ShootingCreate, ShootingPublic, ShootingUpdate
-from services import shots
+from services import attachments, shots
 from services.errors import BadRequest
 from services.repository import apply_update, ensure_visible, get_row, list_rows
 from services.tenancy import Scope
@@ -96,5 +96,5 @@ async def update(
 
 
 async def delete(session: AsyncSession, scope: Scope, shooting_id: uuid.UUID) -> None:
-    """Looks, shots and revisions go with it (database cascades)."""
-    await session.delete(await get(session, scope, shooting_id))
+    """Looks, shots and revisions go with it (database cascades), their attachments too."""
+    await attachments.delete(session, await get(session, scope, shooting_id))

@@ -18,7 +18,7 @@ from models.shot_type import (
     ViewAngle,
     Visibility,
 )
-from services import uploads
+from services import attachments, uploads
 from services.errors import Conflict, Forbidden
 from services.repository import apply_update, get_row, list_rows, matches
 from services.repository import visibility as with_public
@@ -113,4 +113,4 @@ async def delete(session: AsyncSession, scope: Scope, shot_type_id: uuid.UUID) -
     )
     if used:
         raise Conflict(f"Shot type is used by {used} shot(s); remove them before deleting it")
-    await session.delete(shot_type)
+    await attachments.delete(session, shot_type)

@@ -257,6 +257,17 @@ async def reject(
     )
 
 
+async def lock(session: AsyncSession, shot_id: uuid.UUID) -> None:
+    """The shot's row lock that numbers its revisions, the first lock of every transaction
+    that writes under a shot (order: shot, then generation, then media by id).
+
+    FOR NO KEY UPDATE, not FOR UPDATE: rows that reference the shot (predictions,
+    revisions) take FOR KEY SHARE on it, which this lock lets through, so a transaction
+    that inserted such a row first can still take it; FOR UPDATE made that an upgrade two
+    concurrent completions of one shot waited on each other for (a deadlock per pair)."""
+    await session.execute(select(Shot.id).where(Shot.id == shot_id).with_for_update(key_share=True))
+
+
 async def create_revision(
     session: AsyncSession,
     shot: Shot,
@@ -265,7 +276,7 @@ async def create_revision(
     status: RevisionStatus = RevisionStatus.IN_REVIEW,
 ) -> ShotRevision:
     """Append the next version to `shot` (row-locked) and make it the current revision."""
-    await session.execute(select(Shot.id).where(Shot.id == shot.id).with_for_update())
+    await lock(session, shot.id)
     last = await session.scalar(
         select(func.max(ShotRevision.version)).where(ShotRevision.shot_id == shot.id)
     )

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.storage import ObjectStore
 from models.media import EntityType
 from models.style import Style, StyleCreate, StyleUpdate
-from services import uploads
+from services import attachments, uploads
 from services.repository import apply_update, get_row, list_rows, matches
 from services.tenancy import Scope
 
@@ -55,4 +55,4 @@ async def update(
 
 
 async def delete(session: AsyncSession, scope: Scope, style_id: uuid.UUID) -> None:
-    await session.delete(await get(session, scope, style_id))
+    await attachments.delete(session, await get(session, scope, style_id))

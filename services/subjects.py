@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.storage import ObjectStore
 from models.media import EntityType
 from models.subject import AgeClass, BaseImage, BodyType, Subject, SubjectCreate, SubjectUpdate
-from services import uploads
+from services import attachments, uploads
 from services.errors import Forbidden
 from services.repository import apply_update, get_row, list_rows, matches, visibility
 from services.tenancy import Scope
@@ -101,4 +101,4 @@ async def update(
 
 
 async def delete(session: AsyncSession, scope: Scope, subject_id: uuid.UUID) -> None:
-    await session.delete(await _get_own(session, scope, subject_id))
+    await attachments.delete(session, await _get_own(session, scope, subject_id))

@@ -4,13 +4,16 @@ uploaded objects as media attached to the entity that names them."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
-from sqlalchemy import select
+from botocore.exceptions import BotoCoreError, ClientError
+from sqlalchemy import event, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 from sqlmodel import SQLModel
 
 from core.file_urls import signed_url
@@ -26,6 +29,8 @@ from models.media import (
 from services import ingest
 from services import media as media_service
 from services.errors import BadRequest
+
+log = logging.getLogger(__name__)
 
 IMAGE_TYPES = ("image/jpeg", "image/png", "image/webp")
 CSV_TYPES = ("text/csv", "application/csv", "application/vnd.ms-excel", "text/plain")
@@ -98,7 +103,8 @@ def _ingest_temp(
     organization_id: uuid.UUID | None,
     owner_id: uuid.UUID | None,
 ) -> media_service.StoredFile:
-    """Verify the uploaded object, store it as media, and remove the temp copy (blocking)."""
+    """Verify the uploaded object and store it as media (blocking). The temp object stays
+    until the consuming transaction commits (`discard_consumed`)."""
     head = store.head(key)
     if head is None:
         raise BadRequest(f"Upload {key} not found (expired or never uploaded)")
@@ -106,11 +112,42 @@ def _ingest_temp(
         raise BadRequest(f"Upload {key} is larger than {MAX_IMAGE_BYTES // MB} MB")
     if head.get("ContentType") not in IMAGE_TYPES:
         raise BadRequest(f"Upload {key} is not an image ({head.get('ContentType')})")
-    stored = ingest.store_image(
+    return ingest.store_image(
         store, store.get(key), organization_id=organization_id, owner_id=owner_id
     )
-    store.delete(key)  # the canonical copy exists; the 24 h temp TTL is only a fallback
-    return stored
+
+
+# Temp keys consumed by the session's transaction; moved to _DISCARDABLE when it commits,
+# dropped when it rolls back (the uploads stay usable for another try).
+_CONSUMED = "uploads.consumed"
+_DISCARDABLE = "uploads.discardable"
+
+
+def _on_commit(sync_session: Session) -> None:
+    sync_session.info.setdefault(_DISCARDABLE, []).extend(sync_session.info.pop(_CONSUMED, []))
+
+
+def _on_rollback(sync_session: Session) -> None:
+    sync_session.info.pop(_CONSUMED, None)
+
+
+def _consume(session: AsyncSession, key: str) -> None:
+    sync_session = session.sync_session
+    if not event.contains(sync_session, "after_commit", _on_commit):
+        event.listen(sync_session, "after_commit", _on_commit)
+        event.listen(sync_session, "after_rollback", _on_rollback)
+    sync_session.info.setdefault(_CONSUMED, []).append(key)
+
+
+async def discard_consumed(session: AsyncSession, store: ObjectStore) -> None:
+    """Delete the temp objects of uploads whose consuming transaction has committed (call
+    after the commit). A failure only leaves them to the orphan scan's temp TTL."""
+    keys = session.sync_session.info.pop(_DISCARDABLE, [])
+    for key in dict.fromkeys(keys):
+        try:
+            await asyncio.to_thread(store.delete, key)
+        except (BotoCoreError, ClientError) as error:
+            log.warning("could not delete consumed upload %s: %s", key, error)
 
 
 async def attach_uploads(
@@ -123,7 +160,8 @@ async def attach_uploads(
     organization_id: uuid.UUID | None,
     owner_id: uuid.UUID | None,
 ) -> list[uuid.UUID]:
-    """Ingest each upload (dedup per organization) and attach it; returns the media ids."""
+    """Ingest each upload (dedup per organization) and attach it; returns the media ids.
+    Their temp objects go once the caller has committed (`discard_consumed`)."""
     slots = [(u.slot, u.position) for u in uploads]
     if len(slots) != len(set(slots)):
         raise BadRequest("Two images name the same slot and position")
@@ -132,6 +170,7 @@ async def attach_uploads(
         stored = await asyncio.to_thread(
             _ingest_temp, store, upload.key, organization_id=organization_id, owner_id=owner_id
         )
+        _consume(session, upload.key)
         row = await media_service.upsert(
             session, stored, organization_id=organization_id, owner_id=owner_id
         )

@@ -6,6 +6,11 @@ transaction: products, attachments, row errors, counts) → finish (error report
 status, event). The history holds the plan's key and a cursor; the run continues as new
 when the server suggests it, so a 100k-row file stays far from the history limits.
 
+Deadline: the plan fixes it (BULK_UPLOAD_DEADLINE_SECONDS from when the upload started
+running) and the cursor carries it across runs; it bounds every image fetch and chunk, and
+past it the upload ends `failed` naming it, keeping the chunks applied so far (each one is
+a whole transaction, so nothing is half-written).
+
 Cancel: the API marks the row cancelled and signals `cancel`; the in-flight image fetch is
 cancelled, a chunk transaction that comes after the mark applies nothing, and the rows
 applied so far stay. A cancellation from Temporal itself ends the same way.
@@ -19,7 +24,6 @@ from dataclasses import replace
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError, CancelledError
 
 with workflow.unsafe.imports_passed_through():
@@ -36,16 +40,10 @@ with workflow.unsafe.imports_passed_through():
         PlanInput,
         PlanResult,
     )
+    from workflows.deadlines import message, out_of_time, passed, remaining
+    from workflows.retry_policies import FINAL_WRITE, PERSISTENT
 
-RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1),
-    maximum_interval=timedelta(seconds=30),
-    maximum_attempts=10,
-)
-# Finishing must happen (the row would stay `running`): retried until it does.
-FINISH_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1)
-)
+# Finishing must happen (the row would stay `running`): FINAL_WRITE, the longest policy.
 # bulk_upload.progress events at most this often (the final event always follows).
 ANNOUNCE_EVERY = timedelta(seconds=1)
 
@@ -82,7 +80,7 @@ class BulkUploadWorkflow:
                     BulkUploadActivities.plan,
                     PlanInput(bulk_upload_id=data.bulk_upload_id, chunk_rows=data.chunk_rows),
                     start_to_close_timeout=timedelta(minutes=15),
-                    retry_policy=RETRY,
+                    retry_policy=PERSISTENT,
                 )
             except ActivityError as error:
                 _reraise_cancellation(error)
@@ -97,6 +95,8 @@ class BulkUploadWorkflow:
                 total_rows=plan.total_rows,
                 chunk_count=plan.chunk_count,
                 image_chunks=plan.image_chunks,
+                deadline_at=plan.deadline_at,
+                deadline_seconds=plan.deadline_seconds,
             )
         else:
             self._progress.status = "running"  # a continued run
@@ -107,6 +107,8 @@ class BulkUploadWorkflow:
         while cursor.next_chunk < cursor.chunk_count:
             if self._cancel_requested:
                 return await self._finish(data, "cancelled")
+            if passed(cursor.deadline_at):
+                return await self._finish(data, "failed", _past_deadline(cursor))
             if chunks_this_run and self._continue_as_new_due(data, chunks_this_run):
                 workflow.continue_as_new(
                     replace(data, cursor=replace(cursor, runs=cursor.runs + 1))
@@ -134,7 +136,8 @@ class BulkUploadWorkflow:
                         announce=announce,
                     ),
                     start_to_close_timeout=timedelta(minutes=5),
-                    retry_policy=RETRY,
+                    schedule_to_close_timeout=remaining(cursor.deadline_at),
+                    retry_policy=PERSISTENT,
                 )
             except ActivityError as error:
                 _reraise_cancellation(error)
@@ -165,8 +168,9 @@ class BulkUploadWorkflow:
                 bulk_upload_id=data.bulk_upload_id, plan_key=cursor.plan_key, chunk=index
             ),
             start_to_close_timeout=timedelta(hours=1),
+            schedule_to_close_timeout=remaining(cursor.deadline_at),
             heartbeat_timeout=timedelta(minutes=2),
-            retry_policy=RETRY,
+            retry_policy=PERSISTENT,
         )
         await workflow.wait_condition(lambda: handle.done() or self._cancel_requested)
         if not handle.done():
@@ -188,7 +192,7 @@ class BulkUploadWorkflow:
             BulkUploadActivities.finish,
             FinishInput(bulk_upload_id=data.bulk_upload_id, status=status, error_message=message),
             start_to_close_timeout=timedelta(minutes=10),
-            retry_policy=FINISH_RETRY,
+            retry_policy=FINAL_WRITE,
         )
         self._set_status(final)
         return self._progress
@@ -226,4 +230,11 @@ def _cause_message(error: ActivityError) -> str:
 
 
 def _stopped_at(cursor: BulkUploadCursor, error: ActivityError) -> str:
+    if out_of_time(error, cursor.deadline_at):
+        return _past_deadline(cursor)
     return f"Stopped after {cursor.processed} rows: {_cause_message(error)}"
+
+
+def _past_deadline(cursor: BulkUploadCursor) -> str:
+    limit = message("bulk upload", "BULK_UPLOAD_DEADLINE_SECONDS", cursor.deadline_seconds)
+    return f"Stopped after {cursor.processed} rows: {limit}"

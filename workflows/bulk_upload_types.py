@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 
 
 @dataclass(frozen=True)
@@ -19,6 +20,10 @@ class BulkUploadCursor:
     updated: int = 0
     failed: int = 0
     runs: int = 1  # how many runs (continue-as-new) the upload has taken so far
+    # The upload's deadline (BULK_UPLOAD_DEADLINE_SECONDS from when it started running),
+    # the same in every run; None: planned before deadlines existed.
+    deadline_at: datetime | None = None
+    deadline_seconds: int | None = None
 
 
 @dataclass(frozen=True)
@@ -59,6 +64,8 @@ class PlanResult:
     total_rows: int = 0
     chunk_count: int = 0
     image_chunks: list[int] = field(default_factory=list)
+    deadline_at: datetime | None = None
+    deadline_seconds: int | None = None
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,9 @@ from dataclasses import dataclass
 class CaptionInput:
     media_id: str
     product_id: str | None = None  # also fill this product's description when empty
+    # The whole run's deadline (CAPTION_DEADLINE_SECONDS when started); None: a run started
+    # before deadlines were carried, which gets DEFAULT_DEADLINE_SECONDS.
+    deadline_seconds: int | None = None
 
 
 @dataclass(frozen=True)

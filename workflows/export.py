@@ -6,6 +6,11 @@ archive into a multipart upload (see activities/export_zip.py) | webhook: one ac
 image, a few at a time, retried with backoff; an image that still fails is counted and the
 others go on → shots marked exported → completed (or failed). A cancel request cancels the
 running activities, aborts the multipart upload and ends `cancelled`.
+
+The plan fixes the export's deadline (EXPORT_DEADLINE_SECONDS from when it started
+running); it bounds every activity doing the work, and past it the export ends `failed`
+naming the deadline, its partial archive removed like any failure's. Recording the end and
+the cleanup are not bounded by it.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from temporalio.workflow import ActivityCancellationType
 with workflow.unsafe.imports_passed_through():
     from activities.export import ExportActivities
     from core.temporal import STATUS
+    from workflows.deadlines import DeadlineExceeded, message, out_of_time, passed, remaining
     from workflows.export_types import (
         BuildZipInput,
         CleanupInput,
@@ -35,9 +41,9 @@ with workflow.unsafe.imports_passed_through():
         WebhookCursor,
         ZipResult,
     )
+    from workflows.retry_policies import FINAL_WRITE, PERSISTENT
 
 SHORT = timedelta(seconds=30)
-RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30))
 # A zip attempt resumes where the previous one stopped, so retrying is cheap.
 ZIP_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
@@ -57,6 +63,9 @@ DELIVERIES_IN_FLIGHT = 4
 DELIVERIES_PER_RUN = 1_000
 PROGRESS_STEP = 0.05  # fraction of the images between two progress reports
 CANCELLED = "Cancelled by request"
+# A plan that failed for good is recorded as the export's failure (before: the run failed
+# and left the row to whoever looked).
+PLAN_FAILURE_PATCH = "export-plan-failure-recorded"
 
 
 @workflow.defn(name="ExportWorkflow")
@@ -67,6 +76,7 @@ class ExportWorkflow:
         self._total = 0
         self._processed = 0
         self._failed = 0
+        self._out_of_time = False
 
     @workflow.query(name="progress")
     def progress(self) -> ExportProgress:
@@ -82,11 +92,17 @@ class ExportWorkflow:
     async def run(self, data: ExportInput) -> ExportOutcome:
         try:
             plan = data.plan or await workflow.execute_activity_method(
-                ExportActivities.plan, data, start_to_close_timeout=SHORT, retry_policy=RETRY
+                ExportActivities.plan, data, start_to_close_timeout=SHORT, retry_policy=PERSISTENT
             )
         except asyncio.CancelledError:
             await self._finish(data.export_id, "cancelled", error=CANCELLED)
             raise
+        except ActivityError as error:
+            if isinstance(error.cause, CancelledError) or not workflow.patched(PLAN_FAILURE_PATCH):
+                raise
+            return ExportOutcome(
+                await self._finish(data.export_id, "failed", error=_cause_message(error))
+            )
         if plan.already_finished:
             self._phase = "done"
             return ExportOutcome(status="already_finished")
@@ -105,10 +121,16 @@ class ExportWorkflow:
             if isinstance(error.cause, CancelledError):
                 await self._cancelled(plan)
                 raise asyncio.CancelledError() from error
-            # Retries exhausted or a failure no retry can fix.
-            status = await self._finish(plan.export_id, "failed", error=_cause_message(error))
-            await self._cleanup(plan, delete_result=status != "completed")
-            return ExportOutcome(status, self._processed, self._failed)
+            # Retries exhausted, a failure no retry can fix, or out of time.
+            reason = _deadline_message(plan) if out_of_time(error, plan.deadline_at) else None
+            return await self._fail(plan, reason or _cause_message(error))
+        except DeadlineExceeded as exceeded:
+            return await self._fail(plan, exceeded.message)
+
+    async def _fail(self, plan: ExportPlan, error: str) -> ExportOutcome:
+        status = await self._finish(plan.export_id, "failed", error=error)
+        await self._cleanup(plan, delete_result=status != "completed")
+        return ExportOutcome(status, self._processed, self._failed)
 
     # -- zip -------------------------------------------------------------------------------
 
@@ -126,6 +148,7 @@ class ExportWorkflow:
                 part_size=plan.part_size,
             ),
             start_to_close_timeout=ZIP_TIMEOUT,
+            schedule_to_close_timeout=remaining(plan.deadline_at),
             heartbeat_timeout=timedelta(seconds=data.heartbeat_timeout_seconds),
             retry_policy=ZIP_RETRY,
             # The activity aborts its upload before the workflow records `cancelled`.
@@ -167,6 +190,7 @@ class ExportWorkflow:
         reported = self._processed + self._failed
         step = max(1, int(plan.total * PROGRESS_STEP))
         while index < plan.total:
+            _check_deadline(plan)
             batch = range(index, min(index + DELIVERIES_IN_FLIGHT, plan.total))
             delivered = await asyncio.gather(*(self._deliver(plan, i) for i in batch))
             for i, ok in zip(batch, delivered, strict=True):
@@ -192,6 +216,8 @@ class ExportWorkflow:
                         cursor=WebhookCursor(index, self._processed, self._failed, failed_indexes),
                     )
                 )
+        if self._out_of_time:  # deliveries cut short by the deadline: its failure, not theirs
+            raise DeadlineExceeded(_deadline_message(plan))
         if self._processed == 0:
             status = await self._finish(
                 plan.export_id, "failed", error="No image could be delivered"
@@ -216,12 +242,14 @@ class ExportWorkflow:
                     max_dimension=plan.max_dimension,
                 ),
                 start_to_close_timeout=DELIVERY_TIMEOUT,
+                schedule_to_close_timeout=remaining(plan.deadline_at),
                 heartbeat_timeout=timedelta(seconds=90),
                 retry_policy=DELIVERY_RETRY,
             )
         except ActivityError as error:
             if isinstance(error.cause, CancelledError):
                 raise
+            self._out_of_time = self._out_of_time or out_of_time(error, plan.deadline_at)
             workflow.logger.warning("image %s not delivered: %s", index, _cause_message(error))
             return False
         return True
@@ -233,7 +261,8 @@ class ExportWorkflow:
             ExportActivities.record_progress,
             ExportProgressInput(plan.export_id, self._processed, self._failed),
             start_to_close_timeout=SHORT,
-            retry_policy=RETRY,
+            schedule_to_close_timeout=remaining(plan.deadline_at),
+            retry_policy=PERSISTENT,
         )
 
     async def _cleanup(self, plan: ExportPlan, *, delete_result: bool) -> None:
@@ -244,7 +273,7 @@ class ExportWorkflow:
             CleanupInput(plan.export_id, plan.result_key, delete_result),
             start_to_close_timeout=timedelta(minutes=2),
             heartbeat_timeout=timedelta(seconds=30),
-            retry_policy=RETRY,
+            retry_policy=PERSISTENT,
         )
 
     async def _cancelled(self, plan: ExportPlan) -> None:
@@ -280,7 +309,7 @@ class ExportWorkflow:
                 error_message=error,
             ),
             start_to_close_timeout=SHORT,
-            retry_policy=RETRY,
+            retry_policy=FINAL_WRITE,
         )
         self._phase = "done"
         self._set_status(final)
@@ -289,6 +318,15 @@ class ExportWorkflow:
     def _set_status(self, status: str) -> None:
         self._status = status
         workflow.upsert_search_attributes([STATUS.value_set(status)])
+
+
+def _deadline_message(plan: ExportPlan) -> str:
+    return message("export", "EXPORT_DEADLINE_SECONDS", plan.deadline_seconds)
+
+
+def _check_deadline(plan: ExportPlan) -> None:
+    if passed(plan.deadline_at):
+        raise DeadlineExceeded(_deadline_message(plan))
 
 
 def _cause_message(error: ActivityError) -> str:

@@ -7,6 +7,7 @@ plan activity writes it to the bucket (`exports/{id}/plan.json`) and passes the 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 
 # Heartbeats must reach Temporal within this: a dead worker's zip attempt is retried after
 # it, and a cancel request reaches a running attempt within about 0.8 of it (the SDK sends
@@ -30,6 +31,10 @@ class ExportPlan:
     part_size: int  # multipart part size, fixed per export so a resume cuts parts alike
     already_finished: bool = False  # a re-delivered start for a finished export
     error: str | None = None  # set when there is nothing to export
+    # The export's deadline (EXPORT_DEADLINE_SECONDS from when it started running), carried
+    # with the plan across continue-as-new; None: planned before deadlines existed.
+    deadline_at: datetime | None = None
+    deadline_seconds: int | None = None
 
 
 @dataclass(frozen=True)

@@ -14,12 +14,20 @@ import contextlib
 from datetime import datetime, timedelta
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError, is_cancelled_exception
+from temporalio.exceptions import ActivityError, is_cancelled_exception
 
 with workflow.unsafe.imports_passed_through():
     from activities.generation import GenerationActivities
     from core.temporal import STATUS
+    from workflows.generation_rules import (
+        GenerationFailed,
+        bounded,
+        cause_message,
+        failure_category,
+        out_of_time,
+        past_deadline,
+    )
+    from workflows.retry_policies import BEST_EFFORT, FINAL_WRITE, PERSISTENT
     from workflows.types import (
         CompleteInput,
         ComputeEvent,
@@ -43,17 +51,9 @@ CANCEL_FAILURE_PATCH = "cancel-failure-keeps-outcome"
 # activity (record_and_complete) instead of record_try then complete.
 RECORD_WITH_COMPLETE_PATCH = "single-try-records-with-complete"
 SHORT = timedelta(seconds=30)
-RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30))
 CANCELLED = "Cancelled by request"
 # How much progress must accumulate before it is written to the database and the socket.
 PROGRESS_STEP = 0.25
-
-
-class GenerationFailed(Exception):
-    def __init__(self, message: str, category: str) -> None:
-        super().__init__(message)
-        self.message = message
-        self.category = category
 
 
 @workflow.defn(name="GenerationWorkflow")
@@ -113,7 +113,7 @@ class GenerationWorkflow:
                 GenerationActivities.mark_processing,
                 data,
                 start_to_close_timeout=SHORT,
-                retry_policy=RETRY,
+                retry_policy=PERSISTENT,
             )
         except (asyncio.CancelledError, ActivityError) as error:
             # Cancelled before it got going (a cancel right after the start): the row must
@@ -143,8 +143,10 @@ class GenerationWorkflow:
             # An activity that cannot succeed (a non-retryable error: compute lost the task,
             # an output cannot be downloaded, ...) ends the generation `failed` instead of
             # leaving it `processing` behind a failed workflow.
+            category = failure_category(error)
+            message = past_deadline(plan) if category == "deadline_exceeded" else None
             await self._finish(
-                plan.generation_id, "failed", _cause_message(error), _failure_category(error)
+                plan.generation_id, "failed", message or cause_message(error), category
             )
             return "failed"
         self._set_status("completed")
@@ -169,8 +171,9 @@ class GenerationWorkflow:
                     images=output.images,
                 ),
                 start_to_close_timeout=timedelta(minutes=5),
+                schedule_to_close_timeout=bounded(deadline),
                 heartbeat_timeout=timedelta(seconds=60),
-                retry_policy=RETRY,
+                retry_policy=PERSISTENT,
             )
             score = None
             if plan.generation_type == "AGENTIC":
@@ -201,7 +204,8 @@ class GenerationWorkflow:
                         ),
                     ),
                     start_to_close_timeout=SHORT,
-                    retry_policy=RETRY,
+                    schedule_to_close_timeout=bounded(deadline),
+                    retry_policy=PERSISTENT,
                 )
                 self._progress = 1.0
                 return
@@ -209,7 +213,8 @@ class GenerationWorkflow:
                 GenerationActivities.record_try,
                 record,
                 start_to_close_timeout=SHORT,
-                retry_policy=RETRY,
+                schedule_to_close_timeout=bounded(deadline),
+                retry_policy=PERSISTENT,
             )
             if score is None or score > best_score:
                 best_try, best_score = try_number, score if score is not None else 0.0
@@ -224,7 +229,8 @@ class GenerationWorkflow:
                 best_score=self._best_score,
             ),
             start_to_close_timeout=SHORT,
-            retry_policy=RETRY,
+            schedule_to_close_timeout=bounded(deadline),
+            retry_policy=PERSISTENT,
         )
         self._progress = 1.0
 
@@ -250,7 +256,7 @@ class GenerationWorkflow:
             sim=plan.sim,
         )
         try:
-            task_id = await self._submit(submit)
+            task_id = await self._submit(submit, deadline)
         except asyncio.CancelledError:
             await self._cancel_submitted(submit)
             raise
@@ -258,7 +264,9 @@ class GenerationWorkflow:
             if is_cancelled_exception(error):
                 await self._cancel_submitted(submit)
                 raise
-            raise GenerationFailed(_cause_message(error), "submission_error") from error
+            if out_of_time(error):
+                raise GenerationFailed(past_deadline(plan), "deadline_exceeded") from error
+            raise GenerationFailed(cause_message(error), "submission_error") from error
         self._task_id = task_id
         try:
             snapshot = await self._wait_for(task_id, plan, deadline)
@@ -276,15 +284,17 @@ class GenerationWorkflow:
             GenerationActivities.fetch_result,
             task_id,
             start_to_close_timeout=SHORT,
-            retry_policy=RETRY,
+            schedule_to_close_timeout=bounded(deadline),
+            retry_policy=PERSISTENT,
         )
 
-    async def _submit(self, submit: SubmitTaskInput) -> str:
+    async def _submit(self, submit: SubmitTaskInput, deadline: datetime | None = None) -> str:
         return await workflow.execute_activity_method(
             GenerationActivities.submit_task,
             submit,
             start_to_close_timeout=SHORT,
-            retry_policy=RETRY,
+            schedule_to_close_timeout=bounded(deadline) if deadline else None,
+            retry_policy=PERSISTENT,
         )
 
     async def _cancel_submitted(self, submit: SubmitTaskInput) -> None:
@@ -303,9 +313,7 @@ class GenerationWorkflow:
             remaining = deadline - workflow.now()
             if remaining <= timedelta(0):
                 await self._cancel_task(task_id)
-                raise GenerationFailed(
-                    f"No result within {plan.deadline_seconds}s", "deadline_exceeded"
-                )
+                raise GenerationFailed(past_deadline(plan), "deadline_exceeded")
             try:
                 await workflow.wait_condition(
                     lambda: (
@@ -314,13 +322,20 @@ class GenerationWorkflow:
                     ),
                     timeout=min(poll_every, remaining),
                 )
-            except TimeoutError:
-                snapshot: TaskSnapshot = await workflow.execute_activity_method(
-                    GenerationActivities.poll_task,
-                    task_id,
-                    start_to_close_timeout=SHORT,
-                    retry_policy=RETRY,
-                )
+            except TimeoutError:  # the wait's own timeout: poll
+                try:
+                    snapshot: TaskSnapshot = await workflow.execute_activity_method(
+                        GenerationActivities.poll_task,
+                        task_id,
+                        start_to_close_timeout=SHORT,
+                        # Compute out of reach until the deadline: the loop fails it then.
+                        schedule_to_close_timeout=bounded(deadline, grace=timedelta(0)),
+                        retry_policy=PERSISTENT,
+                    )
+                except ActivityError as error:
+                    if not out_of_time(error):
+                        raise
+                    continue
                 if snapshot.status in TERMINAL:
                     self._terminal.setdefault(task_id, snapshot)
                 else:
@@ -345,7 +360,7 @@ class GenerationWorkflow:
             GenerationActivities.record_progress,
             ProgressInput(generation_id=plan.generation_id, progress=round(self._progress, 3)),
             start_to_close_timeout=SHORT,
-            retry_policy=RETRY,
+            retry_policy=PERSISTENT,
         )
 
     async def _cancel_task(self, task_id: str) -> None:
@@ -354,7 +369,7 @@ class GenerationWorkflow:
                 GenerationActivities.cancel_task,
                 task_id,
                 start_to_close_timeout=SHORT,
-                retry_policy=RetryPolicy(maximum_attempts=5),
+                retry_policy=BEST_EFFORT,
             )
         except ActivityError as error:
             # Compute refused the cancel five times: the generation still ends as the user
@@ -375,23 +390,9 @@ class GenerationWorkflow:
                 error_category=category,
             ),
             start_to_close_timeout=SHORT,
-            retry_policy=RETRY,
+            retry_policy=FINAL_WRITE,
         )
 
     def _set_status(self, status: str) -> None:
         self._status = status
         workflow.upsert_search_attributes([STATUS.value_set(status)])
-
-
-def _failure_category(error: ActivityError) -> str:
-    cause = error.cause
-    if isinstance(cause, ApplicationError) and cause.type == "ComputeError":
-        return "compute_error"
-    return "internal_error"
-
-
-def _cause_message(error: ActivityError) -> str:
-    cause = error.cause
-    if isinstance(cause, ApplicationError):
-        return cause.message
-    return str(cause or error)

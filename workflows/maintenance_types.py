@@ -74,7 +74,9 @@ class DeadLetterRetryResult:
 
 # --- orphan scan -------------------------------------------------------------------------
 
-ORPHAN_PHASES = ("rows", "media", "temp")
+ORPHAN_PHASES = ("rows", "media", "temp", "bulk", "exports")
+# Phases after "temp" came later: a run that began before them ends after "temp" (patch id).
+JOB_FILE_PHASES_PATCH = "orphan-scan-job-files"
 
 
 @dataclass(frozen=True)
@@ -83,6 +85,7 @@ class OrphanScanPlan:
     row_cutoff: str  # ISO timestamps, fixed once for the whole scan
     object_cutoff: str
     temp_cutoff: str
+    jobs_cutoff: str | None = None  # bulk-uploads/ and exports/ (None: plans made before)
 
 
 @dataclass(frozen=True)
@@ -103,6 +106,8 @@ class OrphanScanInput:
     grace_seconds: int | None = None
     object_grace_seconds: int | None = None  # None = grace_seconds
     temp_max_age_seconds: int = 86_400
+    # bulk-uploads/ and exports/ files no job needs; None = the JOB_FILES_MAX_AGE_HOURS setting.
+    job_files_max_age_seconds: int | None = None
     page_size: int = 1000
     bucket: str | None = None
     # Continue-as-new after this many pages in one run, besides when the server suggests

@@ -13,6 +13,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 with workflow.unsafe.imports_passed_through():
     from activities.media_cleanup import MediaCleanupActivities
     from workflows.maintenance_types import (
+        JOB_FILE_PHASES_PATCH,
         ORPHAN_PHASES,
         DeadLetterBatchResult,
         DeadLetterInput,
@@ -29,10 +30,12 @@ with workflow.unsafe.imports_passed_through():
         OrphanScanResult,
         OrphanScanState,
     )
+    from workflows.retry_policies import FINAL_WRITE, PERSISTENT
 
 SHORT = timedelta(seconds=60)
-# Database bookkeeping must land eventually: retried until it does (bounded interval).
-PERSISTENT = RetryPolicy(maximum_interval=timedelta(minutes=1))
+# Database bookkeeping retries through outages (PERSISTENT, ~10 min); the write recording
+# how a run ended (dead letter, scan report) longer still (FINAL_WRITE, ~29 min). Neither
+# retries forever: a run whose database is gone for good ends failed, readable in the UI.
 
 
 def _cause(error: ActivityError) -> str:
@@ -71,7 +74,7 @@ class MediaDeletionWorkflow:
                     error_message=_cause(error),
                 ),
                 start_to_close_timeout=SHORT,
-                retry_policy=PERSISTENT,
+                retry_policy=FINAL_WRITE,
             )
             return MediaDeletionResult(outcome="dead_lettered")
         return MediaDeletionResult(outcome=outcome)
@@ -114,9 +117,10 @@ class DeadLetterRetryWorkflow:
 @workflow.defn(name="OrphanScanWorkflow")
 class OrphanScanWorkflow:
     """Daily (and on demand): (a) unused media rows past the grace period, (b) `media/`
-    objects without a row, (c) `temp/` objects past their TTL. Never a protected or an
-    attached media. Pages through the bucket in activities; the cursor travels between
-    them and across continue-as-new."""
+    objects without a row, (c) `temp/` objects past their TTL, (d) `bulk-uploads/` and
+    `exports/` files no job needs past their age. Never a protected or an attached media.
+    Pages through the bucket in activities; the cursor travels between them and across
+    continue-as-new."""
 
     @workflow.run
     async def run(self, data: OrphanScanInput) -> OrphanScanResult:
@@ -198,10 +202,15 @@ class OrphanScanWorkflow:
                 report_id=state.plan.report_id, status=status, counts=counts, details=details
             ),
             start_to_close_timeout=SHORT,
-            retry_policy=PERSISTENT,
+            retry_policy=FINAL_WRITE,
         )
 
 
 def _next_phase(phase: str) -> str | None:
     index = ORPHAN_PHASES.index(phase) + 1
-    return ORPHAN_PHASES[index] if index < len(ORPHAN_PHASES) else None
+    if index >= len(ORPHAN_PHASES):
+        return None
+    following = ORPHAN_PHASES[index]
+    if following == "bulk" and not workflow.patched(JOB_FILE_PHASES_PATCH):
+        return None  # replaying a scan recorded before the job-file phases existed
+    return following

@@ -161,38 +161,4 @@ class GenerationProgress:
     best_score: float | None
 
 
-# --- shooting batches ----------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ShootingGenerationInput:
-    shooting_id: str
-    user_id: str
-    organization_id: str | None
-    look_id: str | None
-    request: dict[str, Any]  # a ShotGenerateRequest as JSON
-    only_missing: bool = False
-    max_in_flight: int = 4
-
-
-@dataclass(frozen=True)
-class PlanBatchInput:
-    batch: ShootingGenerationInput
-    run_id: str  # generation ids derive from it, so a retried plan creates nothing twice
-
-
-@dataclass(frozen=True)
-class PlannedGeneration:
-    generation_id: str
-    shot_id: str
-
-
-@dataclass
-class BatchProgress:
-    """The `progress` query of ShootingGenerationWorkflow."""
-
-    total: int = 0
-    running: int = 0
-    completed: int = 0
-    failed: int = 0
-    cancelled: int = 0
+# --- shooting batches: workflows/batch_types.py -------------------------------------------

@@ -4,6 +4,7 @@ from fastapi import APIRouter
 
 from api.routes import (
     admin,
+    batches,
     bulk_uploads,
     captions,
     compute_webhook,
@@ -50,6 +51,7 @@ for module in (
     subjects,
     realtime,
     generations,
+    batches,
     files,
     gallery,
     compute_webhook,

@@ -6,6 +6,7 @@ import asyncio
 import logging
 import uuid
 
+from botocore.exceptions import BotoCoreError, ClientError
 from fastapi import APIRouter, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field, ValidationError
@@ -77,8 +78,9 @@ async def _public(store: ObjectStore, settings: Settings, upload: BulkUpload) ->
 
 async def _receive(
     request: Request, store: ObjectStore, settings: Settings, upload_id: uuid.UUID
-) -> str | None:
-    """Put the request's CSV at the upload's source key; returns its file name."""
+) -> tuple[str | None, str | None]:
+    """Put the request's CSV at the upload's source key; returns its file name and the
+    temp key it was copied from (deleted only once the upload's row is committed)."""
     key = bulk_uploads.source_key(upload_id)
     media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media_type == "multipart/form-data":
@@ -105,7 +107,7 @@ async def _receive(
             key,
             max_bytes=settings.BULK_UPLOAD_MAX_CSV_BYTES,
         )
-        return file.filename
+        return file.filename, None
     if media_type == "application/json":
         try:
             body = FromUpload.model_validate_json(await request.body())
@@ -118,7 +120,8 @@ async def _receive(
             key,
             max_bytes=settings.BULK_UPLOAD_MAX_CSV_BYTES,
         )
-        return body.filename or body.temp_key.rsplit("/", 1)[-1].split("_", 2)[-1]
+        name = body.filename or body.temp_key.rsplit("/", 1)[-1].split("_", 2)[-1]
+        return name, body.temp_key
     raise UnsupportedMediaType("Send multipart/form-data with a `file`, or JSON with a `temp_key`")
 
 
@@ -143,7 +146,7 @@ async def create_bulk_upload(
     with GET /bulk-uploads/{id} or the `bulk_upload.*` WebSocket events.
     """
     upload_id = uuid.uuid4()
-    filename = await _receive(request, store, settings, upload_id)
+    filename, consumed = await _receive(request, store, settings, upload_id)
     upload = await bulk_uploads.create(
         session,
         scope,
@@ -152,6 +155,12 @@ async def create_bulk_upload(
         workflow_id=bulk_upload_workflow_id(upload_id),
     )
     await session.commit()
+    if consumed:
+        try:
+            await asyncio.to_thread(store.delete, consumed)
+        except (BotoCoreError, ClientError) as error:
+            # The copy is the upload's now; the orphan scan's temp TTL removes this one.
+            log.warning("could not delete consumed upload %s: %s", consumed, error)
     try:
         client = await temporal.get()
         await start_bulk_upload(

@@ -68,6 +68,7 @@ async def caption(
             organization_id=organization_id,
             owner_id=scope.user_id,
             task_queue_prefix=settings.TASK_QUEUE_PREFIX,
+            deadline_seconds=settings.CAPTION_DEADLINE_SECONDS,
         )
     except RPCError as error:
         raise WorkflowUnavailable(f"Could not start captioning: {error}") from error

@@ -33,8 +33,10 @@ async def get_file(
 ) -> RedirectResponse:
     """302 to the CDN (or a short-lived presigned URL when there is no public CDN).
 
-    With a bearer token (header only) for media the caller may see, or as a signed URL
-    (`?exp=&sig=`, as API responses give them in `file_url`/`file_urls`) for `<img src>`."""
+    With a bearer token (header only) for media the caller may see (its organizations',
+    its own, and the images of public subjects, shot types and system presets), or as a
+    signed URL (`?exp=&sig=`, as API responses give them in `file_url`/`file_urls`) for
+    `<img src>`."""
     if exp is not None and sig is not None:
         if not file_urls.verify(settings, media_id, exp, sig):
             raise NotFound("File not found")
@@ -44,7 +46,7 @@ async def get_file(
         if not bearer:
             raise Unauthorized("Not authenticated")
         user = await auth.user_from_access_token(session, settings, bearer)
-        media = await files.visible_media(session, user, media_id)
+        media = await files.readable_media(session, user, media_id)
     if settings.R2_PUBLIC_URL:
         url = files.cdn_url(
             settings, media.storage_key, fmt=format, width=width, height=height, quality=quality

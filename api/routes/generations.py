@@ -1,21 +1,21 @@
-"""Generations: start (from a shot), read, list, cancel, retry; predictions."""
+"""Generations: start (from a shot), read, list, cancel, retry; predictions. (Batches of a
+shooting: api/routes/batches.py.)"""
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel
 from redis.asyncio import Redis
-from temporalio.client import WorkflowExecutionStatus
 from temporalio.service import RPCError
 
 from api.deps import PageDep, RedisDep, ScopeDep, SessionDep, SettingsDep, TemporalDep
 from api.rate_limits import GenerationLimit
 from core import events
 from core.config import Settings
-from core.starts import shooting_generation_id, start_generation, start_shooting_generation
+from core.starts import start_generation
 from core.temporal import LazyClient, ui_url
 from models.base import Page
 from models.generation import (
@@ -24,33 +24,12 @@ from models.generation import (
     GenerationPublic,
     GenerationStatus,
     PredictionPublic,
-    ShootingGenerateRequest,
     ShotGenerateRequest,
 )
-from services import app_settings, generation_config, generations, looks, shootings
-from services.errors import NotFound, WorkflowUnavailable
-from workflows.shooting_generation import ShootingGenerationWorkflow
-from workflows.types import ShootingGenerationInput
+from services import generation_config, generations, predictions
+from services.errors import WorkflowUnavailable
 
 router = APIRouter(tags=["generations"])
-
-
-class BatchStarted(BaseModel):
-    workflow_id: str
-    temporal_ui_url: str | None
-    shooting_id: uuid.UUID
-    look_id: uuid.UUID | None
-
-
-class BatchStatus(BaseModel):
-    workflow_id: str
-    temporal_ui_url: str | None
-    status: str
-    total: int
-    running: int
-    completed: int
-    failed: int
-    cancelled: int
 
 
 async def _public(
@@ -156,85 +135,6 @@ async def generate_shot(
     )
 
 
-@router.post("/shootings/{shooting_id}/generate", status_code=202)
-async def generate_shooting(
-    shooting_id: uuid.UUID,
-    session: SessionDep,
-    scope: ScopeDep,
-    settings: SettingsDep,
-    temporal: TemporalDep,
-    _limit: GenerationLimit,
-    body: ShootingGenerateRequest | None = None,
-) -> BatchStarted:
-    """Generate every shot of the shooting (or of `look_id`), a bounded number at a time."""
-    body = body or ShootingGenerateRequest()
-    generation_config.check_request(body.config, settings)
-    await shootings.get(session, scope, shooting_id)
-    if body.look_id is not None:
-        look = await looks.get(session, scope, body.look_id)
-        if look.shooting_id != shooting_id:
-            raise NotFound("Look not found")
-    limit = await app_settings.get_value(session, settings, "max_concurrent_shot_generations")
-    batch = ShootingGenerationInput(
-        shooting_id=str(shooting_id),
-        user_id=str(scope.user_id),
-        organization_id=str(scope.organization_id) if scope.organization_id else None,
-        look_id=str(body.look_id) if body.look_id else None,
-        request=body.model_dump(mode="json", exclude={"look_id", "only_missing"}),
-        only_missing=body.only_missing,
-        max_in_flight=int(limit),
-    )
-    client = await temporal.get()
-    try:
-        handle = await start_shooting_generation(
-            client, batch, task_queue_prefix=settings.TASK_QUEUE_PREFIX
-        )
-    except RPCError as error:
-        raise WorkflowUnavailable(f"Could not start the batch: {error}") from error
-    return BatchStarted(
-        workflow_id=handle.id,
-        temporal_ui_url=ui_url(settings, handle.id),
-        shooting_id=shooting_id,
-        look_id=body.look_id,
-    )
-
-
-def _run_status(status: WorkflowExecutionStatus | None) -> str:
-    """The run's status in the API's spelling (`cancelled`, like every other status)."""
-    if status is None:
-        return "unknown"
-    if status == WorkflowExecutionStatus.CANCELED:
-        return "cancelled"
-    return status.name.lower()
-
-
-@router.get("/shootings/{shooting_id}/generate")
-async def shooting_generation_progress(
-    shooting_id: uuid.UUID,
-    session: SessionDep,
-    scope: ScopeDep,
-    settings: SettingsDep,
-    temporal: TemporalDep,
-    look_id: uuid.UUID | None = None,
-) -> BatchStatus:
-    """Progress of the shooting's latest batch, read from its workflow."""
-    await shootings.get(session, scope, shooting_id)
-    workflow_id = shooting_generation_id(shooting_id, look_id)
-    client = await temporal.get()
-    handle = client.get_workflow_handle(workflow_id)
-    try:
-        description = await handle.describe()
-        progress = await handle.query(ShootingGenerationWorkflow.progress)
-    except RPCError as error:
-        raise NotFound("No batch generation for this shooting") from error
-    return BatchStatus(
-        workflow_id=workflow_id,
-        temporal_ui_url=ui_url(settings, workflow_id),
-        status=_run_status(description.status),
-        **vars(progress),
-    )
-
-
 @router.get("/generations/")
 async def list_generations(
     session: SessionDep,
@@ -271,17 +171,33 @@ async def cancel_generation(
     session: SessionDep,
     scope: ScopeDep,
     settings: SettingsDep,
+    redis: RedisDep,
     temporal: TemporalDep,
 ) -> GenerationPublic:
-    """Ask the workflow to cancel; it cancels the compute task and ends `cancelled`."""
-    generation = await generations.get(session, scope, generation_id)
+    """A pending generation ends `cancelled` at once (its workflow may never have started);
+    a running one is asked through its workflow, which cancels the compute task."""
+    generation = await generations.get(session, scope, generation_id, for_update=True)
     generations.ensure_cancellable(generation)
-    client = await temporal.get()
+    if await generations.cancel_pending(session, generation):
+        await session.commit()
+        public = await _public(session, settings, generation)
+        await _announce(redis, public, "cancelled")
+        # A workflow that did start ends cancelled too (true in the Temporal UI); none, or
+        # Temporal out of reach, changes nothing: the row already says `cancelled`.
+        with contextlib.suppress(RPCError, RuntimeError):
+            await _cancel_workflow(temporal, generation_id)
+        return public
+    await session.rollback()  # the row lock is not held across the call to Temporal
     try:
-        await client.get_workflow_handle(generations.workflow_id(generation.id)).cancel()
+        await _cancel_workflow(temporal, generation_id)
     except RPCError as error:
         raise WorkflowUnavailable(f"Could not reach the generation's workflow: {error}") from error
-    return await _public(session, settings, generation)
+    return await _public(session, settings, await generations.get(session, scope, generation_id))
+
+
+async def _cancel_workflow(temporal: LazyClient, generation_id: uuid.UUID) -> None:
+    client = await temporal.get()
+    await client.get_workflow_handle(generations.workflow_id(generation_id)).cancel()
 
 
 @router.post("/generations/{generation_id}/retry", status_code=202)
@@ -311,7 +227,7 @@ async def list_predictions(
     shot_id: Annotated[uuid.UUID | None, Query()] = None,
     generation_id: Annotated[uuid.UUID | None, Query()] = None,
 ) -> Page[PredictionPublic]:
-    rows, count = await generations.list_predictions(
+    rows, count = await predictions.list_(
         session,
         scope,
         skip=page.skip,
@@ -319,4 +235,4 @@ async def list_predictions(
         shot_id=shot_id,
         generation_id=generation_id,
     )
-    return Page(data=[generations.prediction_public(p) for p in rows], count=count)
+    return Page(data=[predictions.public(p) for p in rows], count=count)

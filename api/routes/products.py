@@ -14,7 +14,7 @@ from core.starts import start_caption
 from core.temporal import LazyClient
 from models.base import Page
 from models.product import ProductCreate, ProductPublic, ProductUpdate
-from services import products
+from services import products, uploads
 
 router = APIRouter(prefix="/products", tags=["products"])
 log = logging.getLogger(__name__)
@@ -56,6 +56,7 @@ async def create_product(
     deduplicated and attached, and a cover image gets captioned in the background."""
     product = await products.create(session, scope, body, store=store)
     await session.commit()
+    await uploads.discard_consumed(session, store)
     (public,) = await products.publics(session, [product])
     if public.cover_image_id is not None:
         await _start_caption(temporal, settings, public)
@@ -73,6 +74,7 @@ async def _start_caption(temporal: LazyClient, settings: Settings, product: Prod
             organization_id=product.organization_id,
             owner_id=product.owner_id,
             task_queue_prefix=settings.TASK_QUEUE_PREFIX,
+            deadline_seconds=settings.CAPTION_DEADLINE_SECONDS,
         )
     except (RPCError, RuntimeError) as error:
         # Captioning is an enrichment: the product exists either way.

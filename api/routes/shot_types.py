@@ -56,6 +56,7 @@ async def create_shot_type(
     """Create a private shot type in the scope; only superusers create public ones."""
     shot_type = await shot_types.create(session, scope, body, store=store)
     await session.commit()
+    await uploads.discard_consumed(session, store)
     return (await uploads.with_images(session, EntityType.SHOT_TYPE, [shot_type], ShotTypePublic))[
         0
     ]

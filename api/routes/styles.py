@@ -33,6 +33,7 @@ async def create_style(
 ) -> StylePublic:
     style = await styles.create(session, scope, body, store=store)
     await session.commit()
+    await uploads.discard_consumed(session, store)
     return (await uploads.with_images(session, EntityType.STYLE, [style], StylePublic))[0]
 
 

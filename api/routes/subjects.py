@@ -50,6 +50,7 @@ async def create_subject(
 ) -> SubjectPublic:
     subject = await subjects.create(session, scope, body, store=store)
     await session.commit()
+    await uploads.discard_consumed(session, store)
     return (await uploads.with_images(session, EntityType.SUBJECT, [subject], SubjectPublic))[0]
 
 

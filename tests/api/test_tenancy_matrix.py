@@ -119,6 +119,20 @@ async def _victim_world(api: Api, app: FastAPI, victim: UserHandle) -> dict[str,
         )
         session.add(bulk_upload)
         await session.commit()
+    from models.shooting_generation import ShootingGeneration  # batches run by a workflow
+
+    async with app.state.sessionmaker() as session:
+        batch = ShootingGeneration(
+            organization_id=uuid.UUID(org),
+            owner_id=uuid.UUID(victim.id),
+            requested_by=uuid.UUID(victim.id),
+            shooting_id=uuid.UUID(shooting),
+            status="running",
+            total=1,
+        )
+        batch.workflow_id = f"shooting-generation-{batch.id}"
+        session.add(batch)
+        await session.commit()
     # An invitation of the victim's organization to an address that is not the attacker's:
     # neither its organization's routes nor the invitee's (accept, decline) may reach it.
     invitation = await api.invite(org, victim, f"invitee-{uuid.uuid4().hex[:8]}@example.com")
@@ -142,6 +156,9 @@ async def _victim_world(api: Api, app: FastAPI, victim: UserHandle) -> dict[str,
         "guidelines": guideline,
         "shot-type-rules": rule,
         "shootings": shooting,
+        # A collection nested under another is keyed "parent/collection" when its ids differ
+        # from the top-level collection of the same name (a shooting's batch generations).
+        "shootings/generations": str(batch.id),
         "shooting-looks": look["id"],
         "looks": look["id"],
         "shots": look["shot_ids"][0],
@@ -168,10 +185,12 @@ def _fill(route: str, world: dict[str, str]) -> str:
     for i, part in enumerate(parts):
         if PARAM.fullmatch(part):
             collection = parts[i - 1]
-            assert collection in world, (
+            nested = f"{parts[i - 3]}/{collection}" if i >= 3 else ""
+            key = nested if nested in world else collection
+            assert key in world, (
                 f"no tenancy fixture for '{collection}' in {route}: add one to _victim_world"
             )
-            parts[i] = world[collection]
+            parts[i] = world[key]
     return "/" + "/".join(parts) + ("/" if route.endswith("/") else "")
 
 
@@ -222,6 +241,12 @@ async def test_other_organization_gets_404_on_every_scoped_route(
             params={"organization_id": victim.orgs[0]},
         )
         assert r.status_code == 200, f"{collection}: {r.status_code}"
+    r = await api.get(
+        f"/shootings/{world['shootings']}/generations/{world['shootings/generations']}",
+        as_=victim,
+        params={"organization_id": victim.orgs[0]},
+    )
+    assert r.status_code == 200 and r.json()["status"] == "running", r.text  # not cancelled
 
 
 @pytest.mark.parametrize(

@@ -4,8 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import AsyncIterator
 from typing import Any
 
+import pytest
+from fastapi import FastAPI
+from redis.asyncio import Redis
+
+from activities.generation import GenerationActivities
+from core.compute import ComputeClient
+from core.config import Settings
 from tests.helpers import Api, UserHandle
 from tests.stack_fixtures import sim_baseline
 
@@ -52,3 +60,19 @@ async def wait_status(
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError(f"generation still {body['status']} after {within}s: {body}")
         await asyncio.sleep(0.1)
+
+
+@pytest.fixture
+async def activities(settings: Settings, app: FastAPI) -> AsyncIterator[GenerationActivities]:
+    """The generation activities with the test app's clients, to call one directly."""
+    redis = Redis.from_url(settings.REDIS_URL)
+    compute = ComputeClient.from_settings(settings)
+    yield GenerationActivities(
+        settings=settings,
+        sessionmaker=app.state.sessionmaker,
+        redis=redis,
+        compute=compute,
+        store=app.state.store,
+    )
+    await compute.aclose()
+    await redis.aclose()

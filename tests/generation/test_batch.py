@@ -49,6 +49,22 @@ async def _batch_status(api: Api, user: UserHandle, world: dict[str, Any]) -> di
     return r.json()
 
 
+async def _batch(
+    api: Api, user: UserHandle, world: dict[str, Any], batch_id: str
+) -> dict[str, Any]:
+    r = await api.get(
+        f"/shootings/{world['shooting']['id']}/generations/{batch_id}",
+        as_=user,
+        params={"organization_id": world["org"]},
+    )
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+async def _batch_done(api: Api, user: UserHandle, world: dict[str, Any], batch_id: str) -> bool:
+    return (await _batch(api, user, world, batch_id))["status"] in TERMINAL
+
+
 async def _generations(api: Api, user: UserHandle, world: dict[str, Any]) -> list[dict[str, Any]]:
     r = await api.get(
         "/generations/",
@@ -102,14 +118,15 @@ async def test_generate_shooting_completes_every_shot_once(
     shooting_id = world["shooting"]["id"]
     started = await _start_batch(api, user, world, {"config": {"sim": {"latency_ms": 500}}})
     workflow_id = started["workflow_id"]
-    assert workflow_id == f"shooting-generation-{shooting_id}"
+    assert workflow_id == f"shooting-generation-{started['id']}"  # one id per batch
     assert started["shooting_id"] == shooting_id and started["look_id"] is None
     assert started["temporal_ui_url"].endswith(workflow_id)
+    assert started["status"] in ("pending", "running") and started["total"] == 3
     first_run = (await temporal.get_workflow_handle(workflow_id).describe()).run_id
 
     # A second start while the batch runs finds the running batch.
     again = await _start_batch(api, user, world)
-    assert again["workflow_id"] == workflow_id
+    assert (again["id"], again["workflow_id"]) == (started["id"], workflow_id)
     description = await temporal.get_workflow_handle(workflow_id).describe()
     assert description.status == WorkflowExecutionStatus.RUNNING
     assert description.run_id == first_run
@@ -144,7 +161,19 @@ async def test_generate_shooting_completes_every_shot_once(
     assert {s["status"] for s in shots} == {"in_review"}
     by_shot = {g["shot_id"]: g["id"] for g in generations}
     assert all(s["current_revision"]["generation_id"] == by_shot[s["id"]] for s in shots)
-    await record_history(temporal.get_workflow_handle(workflow_id), "shooting_generation")
+    # The recorded `shooting_generation` history is a run from before batch rows: kept.
+    await record_history(temporal.get_workflow_handle(workflow_id), "shooting_generation_batch")
+
+    # Once it ended, a new start is a new batch; both are listed, newest first.
+    rerun = await _start_batch(api, user, world)
+    assert rerun["id"] != started["id"]
+    r = await api.get(
+        f"/shootings/{shooting_id}/generations", as_=user, params={"organization_id": world["org"]}
+    )
+    assert r.status_code == 200, r.text
+    assert [b["id"] for b in r.json()["data"]] == [rerun["id"], started["id"]]
+    assert r.json()["count"] == 2
+    await _until(lambda: _batch_done(api, user, world, rerun["id"]), within=30, every=0.1)
 
 
 async def test_generate_shooting_keeps_one_generation_in_flight(
@@ -187,6 +216,7 @@ async def _cancel_stuck_batch(
     gen_settings: Settings,
     *,
     running: int,
+    via_api: bool = False,
 ) -> None:
     """A 3-shot batch whose compute tasks never end, cancelled once `running` of them are
     processing (the rest queued): every generation ends `cancelled`, no task keeps running."""
@@ -204,7 +234,16 @@ async def _cancel_stuck_batch(
 
     await _until(settled, within=30)
     submitted = [g for g in await _generations(api, user, world) if g["compute_task_id"]]
-    await handle.cancel()
+    if via_api:
+        r = await api.post(
+            f"/shootings/{shooting_id}/generations/{started['id']}/cancel",
+            as_=user,
+            params={"organization_id": world["org"]},
+        )
+        assert r.status_code == 202, r.text
+        assert r.json()["id"] == started["id"]
+    else:
+        await handle.cancel()  # from the Temporal UI, say: ends the same way
 
     async def all_ended() -> bool:
         statuses = await _statuses(app, shooting_id)
@@ -220,6 +259,13 @@ async def _cancel_stuck_batch(
     status = await _batch_status(api, user, world)
     assert status["status"] == "cancelled"
     assert (status["total"], status["running"], status["cancelled"]) == (3, 0, 3)
+    # A batch that ended cannot be cancelled again.
+    r = await api.post(
+        f"/shootings/{shooting_id}/generations/{started['id']}/cancel",
+        as_=user,
+        params={"organization_id": world["org"]},
+    )
+    assert r.status_code == 409, r.text
 
     # The compute tasks that were submitted were cancelled too, not left running.
     compute = ComputeClient.from_settings(gen_settings)
@@ -250,4 +296,4 @@ async def test_cancel_shooting_generation_cancels_queued_generations(
     gen_settings: Settings,
     one_at_a_time: None,
 ) -> None:
-    await _cancel_stuck_batch(api, app, user, temporal, gen_settings, running=1)
+    await _cancel_stuck_batch(api, app, user, temporal, gen_settings, running=1, via_api=True)

@@ -7,18 +7,14 @@ from __future__ import annotations
 import asyncio
 import io
 import uuid
-from collections.abc import AsyncIterator
 
 import pytest
 from fastapi import FastAPI
 from PIL import Image, ImageCms
-from redis.asyncio import Redis
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
 from activities.generation import GenerationActivities
-from core.compute import ComputeClient
-from core.config import Settings
 from core.storage import ObjectStore
 from models.media import MediaResource
 from services import ingest
@@ -28,21 +24,6 @@ from tests.media.test_uploads import upload
 from workflows.types import OutputImage, StoredOutput, StoreOutputsInput
 
 CONTENT_TYPES = {"PNG": "image/png", "JPEG": "image/jpeg"}
-
-
-@pytest.fixture
-async def activities(settings: Settings, app: FastAPI) -> AsyncIterator[GenerationActivities]:
-    redis = Redis.from_url(settings.REDIS_URL)
-    compute = ComputeClient.from_settings(settings)
-    yield GenerationActivities(
-        settings=settings,
-        sessionmaker=app.state.sessionmaker,
-        redis=redis,
-        compute=compute,
-        store=app.state.store,
-    )
-    await compute.aclose()
-    await redis.aclose()
 
 
 def _put_output(store: ObjectStore, data: bytes, index: int = 0) -> OutputImage:
