@@ -11,6 +11,7 @@ from typing import Any
 from fastapi import FastAPI
 from redis.asyncio import Redis
 from sqlalchemy import func, select
+from temporalio.client import Client, WorkflowExecutionStatus
 
 from compute_sim import ComputeSimServer
 from compute_sim.store import SimTask
@@ -167,3 +168,16 @@ def forget_sim_task(sim: ComputeSimServer, task_id: str) -> None:
         task = store._tasks.pop(task_id)
         if task.idempotency_key is not None:
             store._by_key.pop(task.idempotency_key, None)
+
+
+async def closed_runs(temporal: Client, workflow_id: str, *, within: float = 30) -> list[Any]:
+    """Every run of the workflow id (continued-as-new ones too), oldest first, once
+    visibility shows them all closed (visibility trails the workflow's own result)."""
+
+    async def closed() -> list[Any] | None:
+        runs = [r async for r in temporal.list_workflows(f"WorkflowId = '{workflow_id}'")]
+        if not runs or any(r.status == WorkflowExecutionStatus.RUNNING for r in runs):
+            return None
+        return sorted(runs, key=lambda r: r.start_time)
+
+    return await eventually(closed, within=within, what=f"visibility of {workflow_id}", every=0.2)

@@ -24,7 +24,7 @@ from models.shooting_generation import ShootingGeneration
 from models.shot import RevisionStatus, Shot
 from services import batch_plan
 from services import shots as shot_service
-from tests.generation.support import sim_tasks
+from tests.generation.support import closed_runs, sim_tasks
 from tests.helpers import Api, UserHandle, eventually
 from tests.workflows.conftest import record_history
 from workflows.batch_types import BatchCounts, BatchProgress, PlanPageInput
@@ -110,19 +110,6 @@ async def _batch_generations(app: FastAPI, batch_id: str) -> list[Generation]:
             select(Generation).where(Generation.shooting_generation_id == uuid.UUID(batch_id))
         )
         return list(rows)
-
-
-async def _runs(temporal: Client, workflow_id: str) -> list[Any]:
-    """Every run of the workflow id (continued-as-new ones too), oldest first, once
-    visibility shows them all closed."""
-
-    async def closed() -> list[Any] | None:
-        runs = [r async for r in temporal.list_workflows(f"WorkflowId = '{workflow_id}'")]
-        if not runs or any(r.status == WorkflowExecutionStatus.RUNNING for r in runs):
-            return None
-        return sorted(runs, key=lambda r: r.start_time)
-
-    return await eventually(closed, within=30, what=f"visibility of {workflow_id}", every=0.2)
 
 
 async def _child_runs(temporal: Client, shooting_id: str, expected: int) -> Counter[str]:
@@ -246,7 +233,7 @@ async def test_batch_continues_as_new_and_runs_every_child_once(
     assert (final["pending"], final["running"]) == (0, 0)
 
     # 9 shots at 2 a page and 2 pages a run: runs of 4, 4 and 1 shots.
-    runs = await _runs(temporal, workflow_id)
+    runs = await closed_runs(temporal, workflow_id)
     assert [r.status for r in runs] == [WorkflowExecutionStatus.CONTINUED_AS_NEW] * 2 + [
         WorkflowExecutionStatus.COMPLETED
     ]
@@ -326,7 +313,7 @@ async def test_cancel_reaches_every_run_and_every_generation(
     counts = [final[k] for k in ("total", "completed", "cancelled", "failed")]
     assert counts == [16, status["completed"], status["cancelled"], 0]
 
-    runs = await _runs(temporal, workflow_id)
+    runs = await closed_runs(temporal, workflow_id)
     assert [r.status for r in runs[:2]] == [WorkflowExecutionStatus.CONTINUED_AS_NEW] * 2
     assert runs[-1].status == WorkflowExecutionStatus.CANCELED
     started_rows = [r for r in rows if r.started_at]

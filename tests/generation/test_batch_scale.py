@@ -32,6 +32,7 @@ from models.generation import Generation, GenerationStatus, ShootingGenerateRequ
 from models.shooting_generation import ShootingGeneration
 from services import batches
 from services.tenancy import Scope
+from tests.generation.support import closed_runs
 from tests.helpers import Api, UserHandle
 from workflows.batch_types import BatchProgress, ShootingGenerationInput
 from workflows.shooting_generation import ShootingGenerationWorkflow
@@ -156,7 +157,7 @@ async def test_a_batch_of_thousands_of_shots_completes(
 
     # Runs of PAGES_PER_RUN pages each (or fewer, when the server suggested it sooner), each
     # with a history far from the limits whatever the batch's size.
-    runs = [r async for r in temporal.list_workflows(f"WorkflowId = '{handle.id}'")]
+    runs = await closed_runs(temporal, handle.id)
     assert len(runs) >= math.ceil(shots / (PAGE_SIZE * PAGES_PER_RUN))
     assert sum(r.status == WorkflowExecutionStatus.COMPLETED for r in runs) == 1
     lengths, planning = [], 0.0
