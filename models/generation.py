@@ -19,6 +19,7 @@ from pydantic import (
     field_validator,
 )
 from pydantic import Field as PydanticField
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
 
 from models.base import (
@@ -115,6 +116,9 @@ class Generation(IdMixin, TimestampMixin, TenantMixin, table=True):
     error_category: str | None = Field(default=None, max_length=64)
     started_at: datetime | None = tz_datetime()
     completed_at: datetime | None = tz_datetime()
+    # The exact `inputs` sent to Compute (image keys, not presigned URLs), set at
+    # submission: what support reads to reproduce a generation.
+    compute_inputs: dict[str, Any] | None = Field(default=None, sa_type=JSONB, nullable=True)
 
 
 # One output of a generation.
