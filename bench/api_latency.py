@@ -9,6 +9,12 @@
   second API process on a task-queue prefix no worker polls, so the started workflows wait
   instead of loading the machine while it is measured; they are terminated afterwards.
 
+Neither side leaves anything the product acts on: the generations both sides created stay
+`pending` without a running workflow, which the stuck-generation reconciler would start (all
+on one shot, while later figures are measured), so every generation of P3's organization is
+deleted at the end. The bare inserts commit like the route does (a rolled-back transaction
+would skip the commit the route pays for) and go with them.
+
 Both sides are driven from this process with `concurrency` loops sharing `requests`.
 """
 
@@ -24,9 +30,11 @@ from typing import Any
 from bench.bare import BARE_QUEUE, BareInput, BareWorkflow
 from bench.figures import Figure, ratio
 from bench.http_load import KeepAliveConnection
+from bench.quiesce import clean_baseline
 from bench.session import Session
 from bench.stack import BenchStack, Log, bench_process, wait_http
 from bench.stats import latency_summary
+from core.temporal import TASK_QUEUES
 from devstack.database import plain_pg
 from devstack.ports import free_port
 
@@ -149,7 +157,18 @@ async def _terminate_waiting(stack: BenchStack, workflow_ids: list[str]) -> None
         await asyncio.gather(*(one(i) for i in workflow_ids[start : start + 50]))
 
 
-async def run(stack: BenchStack, *, requests: int, concurrency: int, log: Log) -> list[Figure]:
+async def _delete_generations(pool: Any, org: str, log: Log) -> None:
+    """Every generation of P3's organization (ours and the baseline's), see the module doc."""
+    if not org:
+        return
+    async with pool.acquire() as conn:
+        status = await conn.execute(
+            "DELETE FROM generation WHERE organization_id = $1", uuid.UUID(org)
+        )
+    log(f"P3: deleted its {status.split()[-1]} pending generations (ours and the baseline's)")
+
+
+async def run(stack: BenchStack, *, requests: int, concurrency: int, log: Log) -> None:
     import asyncpg
 
     settings = stack.settings
@@ -183,6 +202,7 @@ async def run(stack: BenchStack, *, requests: int, concurrency: int, log: Log) -
         shot = (await session.shots(1, 64))[0]
         # Warm both sides at full concurrency: the API's pool opens its connections (and
         # prepares its statements on each) lazily, the bare pool was opened at full size.
+        await stack.before_figure("P3-get")
         getters = _connections(stack.api_url, session, concurrency)
         connections += getters
         await _load(lambda n: _products(getters[n], session), 2 * concurrency, concurrency)
@@ -191,6 +211,15 @@ async def run(stack: BenchStack, *, requests: int, concurrency: int, log: Log) -
         log(f"P3: GET /products/ x{requests}, {concurrency} concurrent")
         ours_get = await _load(lambda n: _products(getters[n], session), requests, concurrency)
         bare_get = await _load(lambda n: _bare_products(pool, org), requests, concurrency)
+        stack.record(
+            _figure(
+                "P3-get",
+                f"GET /products/ (page of {PAGE}), {concurrency} concurrent",
+                ours_get,
+                bare_get,
+            )
+        )
+        await stack.before_figure("P3-post")
 
         posters = _connections(f"http://127.0.0.1:{port}", session, concurrency)
         connections += posters
@@ -236,23 +265,22 @@ async def run(stack: BenchStack, *, requests: int, concurrency: int, log: Log) -
 
         # What bounds the route: the same SQL plus one workflow start on the same server.
         floor = latency_summary((await _load(bare_with_start, posts, concurrency))[1])
-        figures = [
-            _figure(
-                "P3-get",
-                f"GET /products/ (page of {PAGE}), {concurrency} concurrent",
-                ours_get,
-                bare_get,
-            ),
-            _figure(
-                "P3-post", f"POST /generations, {concurrency} concurrent", ours_post, bare_post
-            ),
-        ]
-        figures[1].details["bare_sql_and_workflow_start"] = floor
-        return figures
+        post = _figure(
+            "P3-post", f"POST /generations, {concurrency} concurrent", ours_post, bare_post
+        )
+        post.details["bare_sql_and_workflow_start"] = floor
+        stack.record(post)
     finally:
         for conn in connections:
             await conn.close()
         await _terminate_waiting(stack, started)
+        # A backstop for starts the list missed (requests still in flight after an error).
+        idle_queues = [f"{stack.prefix}idle-{q}" for q in (*TASK_QUEUES, BARE_QUEUE)]
+        await clean_baseline(stack.client, idle_queues, log, "P3")
+        try:
+            await _delete_generations(pool, session.org, log)
+        except Exception as error:  # never mask the error that got us here
+            log(f"P3: could not delete its generations: {error!r}")
         await pool.close()
         await session.close()
         idle.stop()

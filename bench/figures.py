@@ -19,6 +19,13 @@ class Figure:
     goal: str
     met: bool | None
     details: dict[str, Any] = field(default_factory=dict)
+    # What the machine was doing meanwhile (bench/recorder.py): load average at the start
+    # and end, its maximum, the core count, `overloaded`, and the idle wait before it.
+    conditions: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def overloaded(self) -> bool:
+        return bool(self.conditions.get("overloaded"))
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

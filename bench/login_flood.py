@@ -38,7 +38,7 @@ async def _probe(connection: KeepAliveConnection, count: int) -> list[float]:
     return samples
 
 
-async def run(stack: BenchStack, *, probes: int, log: Log) -> list[Figure]:
+async def run(stack: BenchStack, *, probes: int, log: Log) -> None:
     base = f"{stack.api_url}/api/v1"
     probe = KeepAliveConnection(base)
     attackers = [KeepAliveConnection(base) for _ in range(IN_FLIGHT)]
@@ -57,13 +57,15 @@ async def run(stack: BenchStack, *, probes: int, log: Log) -> list[Figure]:
             if attempts >= IN_FLIGHT:
                 all_answered.set()
 
+    flood: list[asyncio.Task[None]] = []
+    await stack.before_figure("P6")
     try:
         await _probe(probe, 20)  # warm the connection and the route
         log(f"P6: health check x{probes}, idle")
         idle = await _probe(probe, probes)
         log(f"P6: health check x{probes}, {IN_FLIGHT} bad logins in flight")
         began = time.perf_counter()
-        flood = [asyncio.create_task(bad_logins(c)) for c in attackers]
+        flood += [asyncio.create_task(bad_logins(c)) for c in attackers]
         await asyncio.sleep(1.0)  # every attacker has a verify in flight
         busy = await _probe(probe, probes)
         # The flood goes on until each attacker got at least one answer, so the rate below
@@ -75,11 +77,16 @@ async def run(stack: BenchStack, *, probes: int, log: Log) -> list[Figure]:
         await asyncio.gather(*flood)
     finally:
         stop.set()
+        # Cut short (an error, Ctrl-C, SIGTERM): the attackers end here, not on their own
+        # against an API that is being stopped.
+        for task in flood:
+            task.cancel()
+        await asyncio.gather(*flood, return_exceptions=True)
         for connection in (probe, *attackers):
             await connection.close()
     ours, baseline = latency_summary(busy), latency_summary(idle)
     value = ratio(ours["p99_ms"], baseline["p99_ms"])
-    return [
+    stack.record(
         Figure(
             id="P6",
             name=f"GET /utils/health-check/ p99 with {IN_FLIGHT} bad logins in flight",
@@ -97,4 +104,4 @@ async def run(stack: BenchStack, *, probes: int, log: Log) -> list[Figure]:
                 "probes": probes,
             },
         )
-    ]
+    )

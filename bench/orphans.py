@@ -9,6 +9,7 @@ given it explicitly, so it sees exactly these objects.
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -34,10 +35,12 @@ def _client(stack: BenchStack) -> Any:
     )
 
 
-def _fill(client: Any, bucket: str, count: int, log: Log) -> float:
+def _fill(client: Any, bucket: str, count: int, log: Log, stop: threading.Event) -> float:
     began = time.perf_counter()
 
     def put(i: int) -> None:
+        if stop.is_set():  # the run was stopped: asyncio cannot cancel a thread
+            return
         # Spread over 256 "directories", like content-addressed media keys.
         client.put_object(
             Bucket=bucket, Key=f"media/{i % 256:02x}/{uuid.uuid4().hex}.png", Body=b"x"
@@ -72,18 +75,21 @@ def _empty(client: Any, bucket: str) -> None:
     client.delete_bucket(Bucket=bucket)
 
 
-async def run(stack: BenchStack, *, objects: int, log: Log) -> list[Figure]:
+async def run(stack: BenchStack, *, objects: int, log: Log) -> None:
     from core.temporal import MAINTENANCE_QUEUE
     from workflows.maintenance_types import OrphanScanInput
     from workflows.media_cleanup import OrphanScanWorkflow
 
     client = _client(stack)
     bucket = f"bench-orphans-{uuid.uuid4().hex[:8]}"
+    stop = threading.Event()
     await asyncio.to_thread(client.create_bucket, Bucket=bucket)
     try:
         log(f"P5: writing {objects:,} objects into {bucket}")
-        fill = await asyncio.to_thread(_fill, client, bucket, objects, log)
-        log(f"P5: written at {objects / fill:,.0f} objects/s; bare list_objects_v2")
+        fill = await asyncio.to_thread(_fill, client, bucket, objects, log, stop)
+        log(f"P5: written at {objects / fill:,.0f} objects/s")
+        await stack.before_figure("P5")
+        log("P5: bare list_objects_v2")
         began = time.perf_counter()
         listed = await asyncio.to_thread(_list_all, client, bucket)
         bare = time.perf_counter() - began
@@ -101,7 +107,7 @@ async def run(stack: BenchStack, *, objects: int, log: Log) -> list[Figure]:
         found = result.counts.get("orphan_objects", 0)
         if found != objects:
             raise RuntimeError(f"the scan found {found} of {objects} orphans: {result.counts}")
-        return [
+        stack.record(
             Figure(
                 id="P5",
                 name=f"orphan scan over {objects:,} objects (dry run)",
@@ -120,6 +126,7 @@ async def run(stack: BenchStack, *, objects: int, log: Log) -> list[Figure]:
                     "counts": result.counts,
                 },
             )
-        ]
+        )
     finally:
+        stop.set()
         await asyncio.to_thread(_empty, client, bucket)

@@ -95,7 +95,17 @@ BOUNDS = {
     "machine; hashing throughput is what one low-priority core gives (~3 verifies/s here).",
 }
 
-HEADER = ("id", "figure", "unit", "ours", "baseline", "ratio", "goal", "met")
+HEADER = ("id", "figure", "unit", "ours", "baseline", "ratio", "goal", "met", "load 1m")
+# Marks a figure measured while the 1-minute load average was above the core count.
+OVERLOADED = "OVERLOADED"
+
+
+def _load(figure: Figure) -> str:
+    c = figure.conditions
+    if not c:
+        return ""
+    text = f"{c['load_1m_start']:.2f}-{c['load_1m_end']:.2f} (max {c['load_1m_max']:.2f})"
+    return f"{text} {OVERLOADED}" if figure.overloaded else text
 
 
 def rows(figures: list[Figure]) -> list[tuple[str, ...]]:
@@ -109,6 +119,7 @@ def rows(figures: list[Figure]) -> list[tuple[str, ...]]:
             _fmt(f.ratio),
             f.goal,
             _met(f),
+            _load(f),
         )
         for f in figures
     ]
@@ -122,21 +133,50 @@ def table(figures: list[Figure]) -> str:
     return "\n".join(lines)
 
 
-def markdown(figures: list[Figure], info: dict[str, Any], command: str) -> str:
+def _status_line(status: str, count: int) -> list[str]:
+    if status == "complete":
+        return []
+    what = {
+        "running": "the run is still going (each figure is written as soon as it is measured)",
+        "interrupted": "the run was stopped before it ended",
+        "failed": "the run failed before it ended",
+    }.get(status, status)
+    return [f"**Partial report: {what}; {count} figure(s) measured.**", ""]
+
+
+def _overload_lines(figures: list[Figure], info: dict[str, Any]) -> list[str]:
+    flagged = [f.id for f in figures if f.overloaded]
+    if not flagged:
+        return []
+    return [
+        f"**{OVERLOADED}: {', '.join(flagged)} measured while the 1-minute load average was "
+        f"above the {info['cpus']} CPUs: more work wanted the cores than there were, so these "
+        "figures read low. The run's own processes count too; a start load already above "
+        "the cores means work from before the figure or from outside the run.**",
+        "",
+    ]
+
+
+def markdown(
+    figures: list[Figure], info: dict[str, Any], command: str, status: str = "complete"
+) -> str:
     versions = ", ".join(f"{k} {v}" for k, v in info["versions"].items())
     lines = [
         "# Benchmarks",
         "",
         f"Produced by `{command}` on {info['when']} (commit {info['commit'] or 'unknown'}).",
         "",
+        *_status_line(status, len(figures)),
         f"Machine: {info['cpus']} CPUs, {info['memory_gib']} GiB memory, {info['platform']}; "
-        f"load average at the end {', '.join(map(str, info['load_average']))}.",
+        f"load average when written {', '.join(map(str, info['load_average']))}.",
         f"Versions: {versions}.",
         "",
         "Every ratio compares with a baseline measured in the same run on the same services "
         "(see `bench/` for each baseline); throughput ratios are ours / baseline (higher is "
-        "better), latency ratios ours / baseline (lower is better).",
+        "better), latency ratios ours / baseline (lower is better). `load 1m` is the machine's "
+        "1-minute load average at the start and end of each figure and its maximum meanwhile.",
         "",
+        *_overload_lines(figures, info),
         "| " + " | ".join(HEADER) + " |",
         "|" + "---|" * len(HEADER),
     ]
@@ -150,23 +190,40 @@ def markdown(figures: list[Figure], info: dict[str, Any], command: str) -> str:
     for f in figures:
         lines.append(
             f"- **{f.id}** {f.name} — baseline: {f.baseline_name}. "
-            f"`{json.dumps(f.details, sort_keys=True)}`"
+            f"`{json.dumps(f.details, sort_keys=True)}`; conditions: "
+            f"`{json.dumps(f.conditions, sort_keys=True)}`"
         )
     return "\n".join(lines) + "\n"
 
 
 def write(
-    figures: list[Figure], info: dict[str, Any], json_path: Path, md_path: Path | None
+    figures: list[Figure],
+    info: dict[str, Any],
+    json_path: Path,
+    md_path: Path | None,
+    *,
+    status: str = "complete",
 ) -> None:
+    """Both reports, each replaced in one rename: a run killed mid-write leaves the last
+    complete version, never half a file."""
     command = (
         "uv run sartiq bench " + " ".join(sys.argv[2:])
         if len(sys.argv) > 2
         else "uv run sartiq bench"
     )
-    json_path.parent.mkdir(parents=True, exist_ok=True)
-    json_path.write_text(
-        json.dumps({"machine": info, "figures": [f.as_dict() for f in figures]}, indent=2) + "\n"
-    )
+    document = {
+        "status": status,
+        "machine": info,
+        "overloaded": [f.id for f in figures if f.overloaded],
+        "figures": [f.as_dict() for f in figures],
+    }
+    _replace(json_path, json.dumps(document, indent=2) + "\n")
     if md_path is not None:
-        md_path.parent.mkdir(parents=True, exist_ok=True)
-        md_path.write_text(markdown(figures, info, command.strip()))
+        _replace(md_path, markdown(figures, info, command.strip(), status))
+
+
+def _replace(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    tmp.replace(path)

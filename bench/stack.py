@@ -5,7 +5,9 @@ embedded (devstack, in a temporary directory) unless DATABASE_URL, REDIS_URL,
 R2_ENDPOINT_URL and TEMPORAL_ADDRESS all point at running services.
 
 Either way the bench works in a throwaway database (created, migrated, dropped), on its own
-task-queue prefix and compute-event stream, so a running `sartiq dev` is not disturbed.
+task-queue prefix and compute-event stream, so a running `sartiq dev` is not disturbed. The
+maintenance schedules the worker creates for that prefix are paused for the run and deleted
+after it (bench/quiesce.py).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from devstack.database import (
     create_database,
@@ -32,7 +34,12 @@ from devstack.ports import free_port
 from devstack.process import ManagedProcess
 from devstack.registry import REPLACED_BY
 
+if TYPE_CHECKING:
+    from bench.figures import Figure
+    from bench.recorder import Recorder
+
 ROOT = Path(__file__).resolve().parent.parent
+ALL_BENCHMARKS = ("P1", "P2", "P3", "P4", "P5", "P6")
 # Every service but the mailbox: the bench sends no mail.
 SERVICE_VARS = {service: var for service, var in REPLACED_BY.items() if service != "mail"}
 Log = Callable[[str], None]
@@ -71,18 +78,42 @@ def bench_process(
 
 @dataclass
 class BenchStack:
-    """What every benchmark gets: the API URL, the children, a Temporal client, settings."""
+    """What every benchmark gets: the API URL, the children, a Temporal client, settings,
+    and where its figures go (`before_figure`, then `record` once measured)."""
 
     settings: Any
     env: dict[str, str]
     api_url: str
     sim_url: str
     client: Any
+    recorder: Recorder
+    log: Log
     children: dict[str, ManagedProcess] = field(default_factory=dict)
 
     @property
     def prefix(self) -> str:
         return str(self.settings.TASK_QUEUE_PREFIX)
+
+    @property
+    def polled_queues(self) -> list[str]:
+        """The queues the bench's worker and bare worker serve: work open there is what
+        would load the machine while the next figure is measured. (P3's `idle-` queues
+        have no worker on purpose: what waits there costs nothing.)"""
+        from bench.bare import BARE_QUEUE
+        from core.temporal import TASK_QUEUES
+
+        return [self.prefix + q for q in (*TASK_QUEUES, BARE_QUEUE)]
+
+    async def before_figure(self, label: str) -> None:
+        """Wait (bounded) for an idle worker, then open the figure's load window."""
+        from bench.quiesce import wait_idle
+
+        idle = await wait_idle(self.client, self.polled_queues, self.log, label)
+        self.recorder.begin(label, idle)
+
+    def record(self, figure: Figure) -> None:
+        """The figure is measured: into the reports now, with the load it was measured at."""
+        self.recorder.record(figure)
 
     def check(self) -> None:
         for process in self.children.values():
@@ -133,9 +164,13 @@ async def _wait_pollers(client: Any, queue: str, child: ManagedProcess, within: 
 
 @contextlib.asynccontextmanager
 async def running(
-    service_env: dict[str, str], workdir: Path, log: Log
+    service_env: dict[str, str], workdir: Path, log: Log, recorder: Recorder | None = None
 ) -> AsyncIterator[BenchStack]:
-    """A throwaway database and the API, worker, compute_sim and bare worker processes."""
+    """A throwaway database and the API, worker, compute_sim and bare worker processes, the
+    product's schedules paused. Figures go to `recorder` (by default one that only keeps
+    them in memory, for every benchmark)."""
+    from bench import quiesce
+    from bench.recorder import Recorder
     from core.config import Settings
     from core.temporal import GENERATIONS_QUEUE, connect
     from devstack.limits import raised_rate_limits
@@ -189,6 +224,7 @@ async def running(
         "worker": bench_process("worker", [py, "worker.py"], env, workdir / "worker.log"),
         "bare": bench_process("bare", [py, "-m", "bench.bare"], env, workdir / "bare.log"),
     }
+    client: Any = None
     try:
         log("migrating")
         await asyncio.to_thread(migrate_database, settings.async_database_url)
@@ -204,9 +240,29 @@ async def running(
         from bench.bare import BARE_QUEUE
 
         await _wait_pollers(client, settings.TASK_QUEUE_PREFIX + BARE_QUEUE, children["bare"])
+        # Before any figure: a reconciler or orphan scan firing mid-run would be measured
+        # with whatever figure it overlaps.
+        await quiesce.pause_schedules(client, settings.TASK_QUEUE_PREFIX, log)
         log(f"API {api_url}, worker and bare worker on {settings.TASK_QUEUE_PREFIX}*")
-        yield BenchStack(settings, env, api_url, f"http://127.0.0.1:{sim_port}", client, children)
+        yield BenchStack(
+            settings,
+            env,
+            api_url,
+            f"http://127.0.0.1:{sim_port}",
+            client,
+            recorder if recorder is not None else Recorder(ALL_BENCHMARKS),
+            log,
+            children,
+        )
     finally:
+        log("stopping the API, worker, compute_sim and bare worker")
+        if client is not None:
+            # Bounded, and never in the way of stopping the processes: Temporal gone or
+            # hung means nothing is left to delete.
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(20):
+                    ids = quiesce.bench_schedule_ids(settings.TASK_QUEUE_PREFIX)
+                    await quiesce.delete_schedules(client, ids, log)
         for process in reversed(list(children.values())):
             process.stop()
         await drop_database(server_url, database)

@@ -40,7 +40,8 @@ def test_table_and_markdown_show_every_figure(tmp_path: Path) -> None:
     figures = [_figure(True), _figure(False), _figure(None)]
     text = report.table(figures)
     lines = text.splitlines()
-    assert lines[0].split() == ["id", "figure", "unit", "ours", "baseline", "ratio", "goal", "met"]
+    header = ["id", "figure", "unit", "ours", "baseline", "ratio", "goal", "met", "load", "1m"]
+    assert lines[0].split() == header
     assert [line.split()[-1] for line in lines[2:4]] == ["yes", "NO"]
     info = report.machine({"postgres": "15.0"})
     assert info["cpus"] and info["memory_gib"] > 0 and info["versions"]["postgres"] == "15.0"
@@ -48,6 +49,17 @@ def test_table_and_markdown_show_every_figure(tmp_path: Path) -> None:
     report.write(figures, info, json_path, md_path)
     saved = json.loads(json_path.read_text())
     assert len(saved["figures"]) == 3 and saved["machine"]["cpus"] == info["cpus"]
+    assert saved["status"] == "complete" and saved["overloaded"] == []
     md = md_path.read_text()
-    assert "| P9 | thing \\| other | ms p99 | 12.50 | 5.00 | 2.50 | <= 3x | yes |" in md
+    assert "| P9 | thing \\| other | ms p99 | 12.50 | 5.00 | 2.50 | <= 3x | yes |  |" in md
     assert f"{info['cpus']} CPUs" in md and "temporalio" in md
+    assert "Partial report" not in md and report.OVERLOADED not in md
+
+
+def test_a_partial_report_says_so(tmp_path: Path) -> None:
+    json_path, md_path = tmp_path / "b.json", tmp_path / "b.md"
+    report.write([_figure(True)], report.machine({}), json_path, md_path, status="interrupted")
+    assert json.loads(json_path.read_text())["status"] == "interrupted"
+    assert "Partial report: the run was stopped before it ended; 1 figure(s)" in md_path.read_text()
+    # Replaced whole: no temporary file is left beside the reports.
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["b.json", "b.md"]
