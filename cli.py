@@ -165,6 +165,43 @@ def schedules_trigger(name: Annotated[str, typer.Argument(help="e.g. orphan-scan
     typer.echo(f"triggered {schedule_id}")
 
 
+@app.command()
+def runs(
+    org: Annotated[str | None, typer.Option("--org", help="Organization id.")] = None,
+    status: Annotated[
+        str | None, typer.Option("--status", help="SartiqStatus, e.g. failed.")
+    ] = None,
+    kind: Annotated[str | None, typer.Option("--type", help="EntityType, e.g. generation.")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=1000)] = 20,
+    state_dir: Annotated[Path | None, typer.Option()] = None,
+) -> None:
+    """List runs (newest first) with their summaries and Temporal UI links."""
+    from core.run_listing import BadFilter, query, table
+    from core.run_listing import runs as list_runs
+
+    try:
+        query(organization_id=org, status=status, kind=kind)
+    except BadFilter as exc:
+        typer.secho(str(exc), fg="red", err=True)
+        raise typer.Exit(2) from exc
+    _use_stack_env(state_dir)
+    rows = _with_temporal(
+        lambda client, settings: list_runs(
+            client, settings, organization_id=org, status=status, kind=kind, limit=limit
+        )
+    )
+    for line in table(rows):
+        typer.echo(line)
+
+
+def _use_stack_env(state_dir: Path | None) -> None:
+    """Point the settings at the running `sartiq dev` stack, unless the environment does."""
+    path = _state_dir(state_dir) / "stack.json"
+    if path.exists():
+        for key, value in json.loads(path.read_text()).get("env", {}).items():
+            os.environ.setdefault(key, value)
+
+
 @app.command("bulk-upload")
 def bulk_upload(
     file: Annotated[
@@ -219,7 +256,11 @@ def bench(
     ] = None,
 ) -> None:
     """Measure the system against same-run baselines (bare workflow, asyncpg, COPY,
-    list_objects_v2) on its own embedded stack; print a table, write JSON + Markdown."""
+    list_objects_v2) on its own embedded stack; print a table, write JSON + Markdown.
+
+    Each figure is written as soon as it is measured, with the machine's load meanwhile
+    (flagged above the core count). Ctrl-C or SIGTERM stops every process of the run and
+    leaves the report of what was measured (exit 143 on SIGTERM)."""
     from bench.runner import ALL, Scale, run
 
     selected = [p.strip().upper() for p in only.split(",")] if only else list(ALL)

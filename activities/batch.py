@@ -20,7 +20,7 @@ from core.config import Settings
 from core.db import session_scope
 from models.generation import ShotGenerateRequest
 from models.jobs import JobStatus
-from services import batch_plan, batches, generations
+from services import batch_plan, batches, generations, run_labels
 from services.tenancy import Scope
 from workflows.batch_types import (
     BatchCounts,
@@ -77,12 +77,16 @@ class BatchActivities:
                     cancelled=data.counts.cancelled,
                     skipped=data.counts.skipped,
                 )
+                labels = await run_labels.generation_summaries(session, [s for _, s in page.items])
         except batch_plan.BatchGone as error:
             raise _non_retryable(error, BATCH_GONE) from None
         except batch_plan.InvalidBatch as error:
             raise _non_retryable(error, INVALID_BATCH) from None
         return BatchPage(
-            items=[PlannedGeneration(generation_id=str(g), shot_id=str(s)) for g, s in page.items],
+            items=[
+                PlannedGeneration(generation_id=str(g), shot_id=str(s), label=labels.get(s))
+                for g, s in page.items
+            ],
             cursor=ShotCursor(look_id=str(page.last[0]), shot_id=str(page.last[1]))
             if page.last
             else None,

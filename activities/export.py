@@ -187,6 +187,7 @@ class ExportActivities:
                 result_key=export_plan.result_key(export, shooting_name),
                 part_size=export_plan.part_size(items),
                 already_finished=finished,
+                status=export.status.value,
                 error=bad_template or (_plan_error(export, len(items)) if not finished else None),
             )
         if not finished:

@@ -24,7 +24,13 @@ from core.db import session_scope
 from core.storage import ObjectStore
 from models.generation import Generation, GenerationStatus
 from models.media import EntityType
-from services import compute_request, generation_config, generations, predictions
+from services import (
+    compute_request,
+    compute_request_load,
+    generation_config,
+    generations,
+    predictions,
+)
 from services import media as media_service
 from services.generation_config import WorkerConfig
 from workflows.types import (
@@ -133,13 +139,14 @@ class GenerationActivities:
             width=config.width,
             height=config.height,
             format=config.format,
-            inputs=await compute_request.compute_inputs(session, generation, config),
+            inputs=await compute_request_load.compute_inputs(session, generation, config),
             max_attempts=config.max_attempts,
             min_confidence_score=config.min_confidence_score,
             deadline_seconds=config.deadline_seconds,
             poll_interval_seconds=config.poll_interval_seconds,
             sim=config.sim,
             already_finished=already_finished,
+            status=generation.status.value,
         )
 
     @activity.defn(name="generation.record_progress")
@@ -270,13 +277,11 @@ class GenerationActivities:
 
     @activity.defn(name="generation.submit_task")
     async def submit_task(self, data: SubmitTaskInput) -> str:
-        inputs = dict(data.inputs)
-        keys = inputs.pop("input_image_keys", [])
-        if keys:
-            # Compute fetches references itself: hand it short-lived read URLs.
-            inputs["input_image_urls"] = [
-                await asyncio.to_thread(self.store.presigned_get, key) for key in keys
-            ]
+        # Compute fetches every image itself: each storage key becomes a short-lived read URL
+        # (signing is local, but boto3 is sync: off the event loop).
+        inputs = await asyncio.to_thread(
+            compute_request.with_urls, data.inputs, lambda key: self.store.presigned_get(key)
+        )
         # Fault knobs reach compute_sim only (a plan made before they were dropped there).
         sim = dict(data.sim or {}) if self.settings.is_development else {}
         if data.task_type == "evaluation" and "scores" in sim:
@@ -300,6 +305,9 @@ class GenerationActivities:
                     session, uuid.UUID(data.generation_id)
                 )
                 generation.compute_task_id = ref.id
+                # The inputs as planned (keys, not the URLs that expire): the same on a
+                # retried activity, so setting them again changes nothing.
+                generation.compute_inputs = data.inputs
         return ref.id
 
     @activity.defn(name="generation.poll_task")

@@ -20,7 +20,7 @@ from core.starts import shooting_generation_id, start_generation
 from core.temporal import PRIORITY_BATCH_CHILD, PRIORITY_INTERACTIVE, ui_url
 from models.generation import Generation, GenerationStatus
 from models.shooting_generation import batch_workflow_id
-from services import auth, generations, maintenance, usage
+from services import auth, generations, maintenance, run_labels, usage
 from workflows.maintenance_types import (
     ReconcileInput,
     ReconcileResult,
@@ -111,8 +111,11 @@ class MaintenanceActivities:
                 if await self._batch_running(client, generation):
                     left += 1
                     continue
+                async with self._sessionmaker() as session:
+                    label = await run_labels.generation(session, generation)
                 await start_generation(
                     client,
+                    label=label,
                     generation_id=generation.id,
                     organization_id=generation.organization_id,
                     owner_id=generation.owner_id,

@@ -16,6 +16,8 @@ from urllib.parse import urlsplit
 
 from PIL import Image, ImageDraw, ImageFont, ImageStat
 
+from compute_sim.inputs import Scene
+
 CONTENT_TYPES = {"jpg": "image/jpeg", "png": "image/png", "webp": "image/webp"}
 _PIL_FORMATS = {"jpg": "JPEG", "png": "PNG", "webp": "WEBP"}
 
@@ -94,30 +96,14 @@ def decode_image(data: bytes, *, max_side: int | None = None) -> Image.Image:
     return image
 
 
-def render_generation(
-    *,
-    width: int,
-    height: int,
-    fmt: str,
-    seed: int,
-    prompt: str,
-    entity_id: str,
-    references: Sequence[Image.Image] = (),
-) -> bytes:
-    """A synthetic "photo": a gradient backdrop, a figure, shapes, the reference images
-    as thumbnails (top left) and a caption band naming the entity, seed and prompt."""
-    # Seeded by prompt + seed: another seed gives another picture, the same one the same.
-    rng = random.Random(f"{prompt}\x1f{seed}")
-    hue = rng.random()
+def _backdrop(rng: random.Random, size: tuple[int, int], hue: float) -> Image.Image:
+    """The synthetic backdrop of a task without a background colour: a seeded gradient."""
     start, end = _hsv(rng, hue), _hsv(rng, hue + rng.uniform(0.2, 0.6))
-    mask = _gradient((width, height), rng.uniform(0, 360))
-    image = Image.composite(
-        Image.new("RGB", (width, height), end), Image.new("RGB", (width, height), start), mask
-    )
-    image = image.convert("RGBA")
+    mask = _gradient(size, rng.uniform(0, 360))
+    return Image.composite(Image.new("RGB", size, end), Image.new("RGB", size, start), mask)
 
-    overlay = Image.new("RGBA", (width, height), (0, 0, 0, 0))
-    draw = ImageDraw.Draw(overlay)
+
+def _shapes(rng: random.Random, draw: ImageDraw.ImageDraw, width: int, height: int) -> None:
     short = min(width, height)
     for _ in range(rng.randint(4, 9)):
         colour = (*_hsv(rng, rng.random()), rng.randint(60, 170))
@@ -133,6 +119,63 @@ def render_generation(
             draw.polygon(
                 [(box[0], box[3]), ((box[0] + box[2]) / 2, box[1]), (box[2], box[3])], fill=colour
             )
+
+
+def _scene_lines(scene: Scene, shown: int) -> list[str]:
+    """What the inputs said, one line each, only for what was given."""
+    lines: list[str] = []
+    if scene.background_name or scene.background_label:
+        label = f" ({scene.background_label})" if scene.background_label else ""
+        lines.append(f"background: {scene.background_name or 'unnamed'}{label}")
+    if scene.reference_count:
+        # Received vs pasted: a reference Compute could not fetch is visible as the gap.
+        lines.append(f"references: {scene.reference_count} received, {shown} shown")
+    if scene.outfit_items:
+        lines.append(f"outfit: {', '.join(scene.outfit_items)}")
+    if scene.pose:
+        lines.append(f"pose: {scene.pose}")
+    return lines
+
+
+def _fit(text: str, font: ImageFont.FreeTypeFont | ImageFont.ImageFont, width: float) -> str:
+    """`text` cut (with an ellipsis) to `width` pixels."""
+    if font.getlength(text) <= width:
+        return text
+    while text and font.getlength(text + "…") > width:
+        text = text[:-1]
+    return text + "…"
+
+
+def render_generation(
+    *,
+    width: int,
+    height: int,
+    fmt: str,
+    seed: int,
+    prompt: str,
+    entity_id: str,
+    references: Sequence[Image.Image] = (),
+    scene: Scene | None = None,
+) -> bytes:
+    """A synthetic "photo": a backdrop (the background preset's colour when the inputs name
+    one, else a seeded gradient with shapes), a figure, the reference images as thumbnails
+    (top left) and a caption band naming the entity, seed, what the inputs gave (background,
+    number of references, outfit items, pose) and the prompt."""
+    scene = scene or Scene()
+    # Seeded by prompt + seed: another seed gives another picture, the same one the same.
+    rng = random.Random(f"{prompt}\x1f{seed}")
+    hue = rng.random()
+    if scene.background_colour is not None:
+        # A studio backdrop in the preset's colour, so the background visibly arrived.
+        image = Image.new("RGBA", (width, height), (*scene.background_colour, 255))
+    else:
+        image = _backdrop(rng, (width, height), hue).convert("RGBA")
+
+    overlay = Image.new("RGBA", (width, height), (0, 0, 0, 0))
+    draw = ImageDraw.Draw(overlay)
+    short = min(width, height)
+    if scene.background_colour is None:
+        _shapes(rng, draw, width, height)
 
     # A stylised model: head and garment, centred, in a colour opposite the backdrop.
     figure = (*_hsv(rng, hue + 0.5), 230)
@@ -163,14 +206,18 @@ def render_generation(
         x += framed.width + margin
 
     font_size = max(10, short // 24)
-    lines = [entity_id, f"seed {seed}"] + ([prompt[:80]] if prompt else [])
-    band = Image.new("RGBA", (width, (font_size + 4) * len(lines) + 2 * margin), (0, 0, 0, 140))
+    scene_lines = _scene_lines(scene, len(references))
+    lines = [entity_id, f"seed {seed}", *scene_lines] + ([prompt[:200]] if prompt else [])
+    # As many lines as fit (a 64 px thumbnail-sized output still renders).
+    lines = lines[: max(1, (height - 2 * margin) // (font_size + 4))]
+    band_height = min(height, (font_size + 4) * len(lines) + 2 * margin)
+    band = Image.new("RGBA", (width, band_height), (0, 0, 0, 140))
     image.alpha_composite(band, (0, height - band.height))
     text = ImageDraw.Draw(image)
     font = _font(font_size)
     y = height - band.height + margin
     for line in lines:
-        text.text((margin, y), line, fill=(255, 255, 255, 255), font=font)
+        text.text((margin, y), _fit(line, font, width - 2 * margin), fill="white", font=font)
         y += font_size + 4
     return _encode(image, fmt)
 

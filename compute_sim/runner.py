@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 from PIL import Image
 
+from compute_sim import inputs as task_inputs
 from compute_sim import render
 from compute_sim.config import SimConfig, TaskSim, rate
 from compute_sim.events import EventPublisher, TaskEventEmitter
@@ -75,17 +76,6 @@ def make_plan(config: SimConfig, sim: TaskSim | None, rng: random.Random) -> Tas
         caption=sim.caption,
         broken_output=sim.broken_output,
     )
-
-
-def _input_image_urls(inputs: dict[str, Any]) -> list[str]:
-    urls: list[str] = []
-    many = inputs.get("input_image_urls")
-    if isinstance(many, list):
-        urls.extend(u for u in many if isinstance(u, str))
-    one = inputs.get("input_image_url")
-    if isinstance(one, str):
-        urls.append(one)
-    return urls
 
 
 def _evaluation_urls(inputs: dict[str, Any]) -> list[str]:
@@ -259,7 +249,8 @@ class TaskRunner:
             seeds = [base + i for i in range(task.num_outputs)]
         else:
             seeds = [task.rng.randrange(2**31) for _ in range(task.num_outputs)]
-        references = await self._references(_input_image_urls(task.inputs))
+        references = await self._references(task_inputs.reference_urls(task.inputs))
+        scene = task_inputs.scene(task.inputs)
         prompt = str(task.inputs.get("prompt") or "")
         images: list[StoredImage] = []
         for index, seed in enumerate(seeds):
@@ -272,6 +263,7 @@ class TaskRunner:
                 prompt=prompt,
                 entity_id=task.entity_id,
                 references=references,
+                scene=scene,
             )
             key = f"compute/{task.id}/{index}.{task.format}"
             broken = task.plan.broken_output

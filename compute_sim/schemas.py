@@ -4,7 +4,7 @@ object and the extra fields a real Compute Server also returns (type, timestamps
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Self
+from typing import Any, Self
 
 from pydantic import BaseModel, model_validator
 
@@ -35,6 +35,8 @@ class TaskStateOut(BaseModel):
     id: str
     type: str
     entity_id: str
+    # The task's `inputs` exactly as received: what a test or a person checks arrived.
+    inputs: dict[str, Any]
     status: TaskStatus
     progress: float
     error_message: str | None

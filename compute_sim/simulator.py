@@ -61,6 +61,7 @@ class Simulator:
             id=task.id,
             type=task.type,
             entity_id=task.entity_id,
+            inputs=task.inputs,
             status=task.status,  # type: ignore[arg-type]
             progress=task.progress,
             error_message=task.error_message,

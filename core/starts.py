@@ -8,7 +8,7 @@ payload types (tests/test_layout.py allows exactly this)."""
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Any, Protocol
 
 from temporalio.client import Client, WorkflowHandle
 from temporalio.common import (
@@ -53,6 +53,24 @@ from workflows.shooting_generation import ShootingGenerationWorkflow
 from workflows.types import GenerationInput
 
 
+class RunLabel(Protocol):
+    """How a run reads in the UI (services/run_labels.RunLabel is one)."""
+
+    @property
+    def summary(self) -> str: ...
+    @property
+    def details(self) -> str: ...
+
+
+def _shown(
+    label: RunLabel | str | None, fallback: str, details: str | None = None
+) -> dict[str, str | None]:
+    """The static summary and details of a start (a fallback naming the entity by id)."""
+    if isinstance(label, str) or label is None:
+        return {"static_summary": label or fallback, "static_details": details}
+    return {"static_summary": label.summary, "static_details": label.details or None}
+
+
 def search_attributes(
     *,
     organization_id: uuid.UUID | str | None,
@@ -84,6 +102,7 @@ async def _start_once(
     attributes: TypedSearchAttributes,
     priority: Priority,
     static_summary: str | None = None,
+    static_details: str | None = None,
     result_type: type | None = None,
 ) -> WorkflowHandle:
     """Start a run, or find the running one: a running run is reused (never two at once),
@@ -99,6 +118,7 @@ async def _start_once(
             search_attributes=attributes,
             priority=priority,
             static_summary=static_summary,
+            static_details=static_details,
             result_type=result_type,
         )
     except WorkflowAlreadyStartedError:
@@ -114,8 +134,10 @@ async def start_generation(
     shooting_id: uuid.UUID | None,
     priority_key: int = PRIORITY_INTERACTIVE,
     task_queue_prefix: str = "",
+    label: RunLabel | None = None,
 ) -> WorkflowHandle:
-    """Start (or find the running) GenerationWorkflow of a generation: never two at once."""
+    """Start (or find the running) GenerationWorkflow of a generation: never two at once.
+    `label` (services/run_labels.py) is how the run reads in the Temporal UI."""
     workflow_id = f"generation-{generation_id}"
     return await _start_once(
         client,
@@ -133,7 +155,7 @@ async def start_generation(
         priority=Priority(
             priority_key=priority_key, fairness_key=fairness_key(organization_id, owner_id)
         ),
-        static_summary=f"Generation {generation_id}",
+        **_shown(label, f"Generation {generation_id}"),
     )
 
 
@@ -145,7 +167,11 @@ def shooting_generation_id(shooting_id: uuid.UUID, look_id: uuid.UUID | None) ->
 
 
 async def start_shooting_generation(
-    client: Client, batch: ShootingGenerationInput, *, task_queue_prefix: str = ""
+    client: Client,
+    batch: ShootingGenerationInput,
+    *,
+    task_queue_prefix: str = "",
+    details: str | None = None,
 ) -> WorkflowHandle:
     """The run of a batch row (`shooting-generation-{batch id}`): a repeated start finds it."""
     assert batch.batch_id, "a batch starts from its row"
@@ -167,7 +193,7 @@ async def start_shooting_generation(
             priority_key=PRIORITY_BATCH_CHILD,
             fairness_key=fairness_key(batch.organization_id, batch.user_id),
         ),
-        static_summary=f"Shooting {batch.shooting_id} batch generation {batch.batch_id}",
+        **_shown(batch.label, f"Batch {batch.batch_id} of shooting {batch.shooting_id}", details),
     )
 
 
@@ -180,6 +206,7 @@ async def start_caption(
     owner_id: uuid.UUID | None,
     task_queue_prefix: str = "",
     deadline_seconds: int | None = None,
+    label: RunLabel | None = None,
 ) -> WorkflowHandle:
     """One caption run per media resource at a time (`caption-{media_id}`), ending within
     `deadline_seconds` (CAPTION_DEADLINE_SECONDS; None: the workflow's default)."""
@@ -203,6 +230,7 @@ async def start_caption(
         priority=Priority(
             priority_key=PRIORITY_JOB, fairness_key=fairness_key(organization_id, owner_id)
         ),
+        **_shown(label, f"Caption of media {media_id}"),
     )
 
 
@@ -235,6 +263,7 @@ async def start_media_deletion(
             priority_key=PRIORITY_MAINTENANCE,
             fairness_key=fairness_key(organization_id, owner_id),
         ),
+        static_summary=f"Media deletion · {data.storage_key}",
     )
 
 
@@ -249,7 +278,12 @@ async def start_orphan_scan(
         id=f"orphan-scan-{mode}-{uuid.uuid4().hex[:12]}",
         task_queue=task_queue_prefix + MAINTENANCE_QUEUE,
         priority=Priority(priority_key=PRIORITY_MAINTENANCE),
-        search_attributes=TypedSearchAttributes([SearchAttributePair(ENTITY_TYPE, "orphan_scan")]),
+        search_attributes=TypedSearchAttributes(
+            [
+                SearchAttributePair(ENTITY_TYPE, "orphan_scan"),
+                SearchAttributePair(STATUS, "running"),
+            ]
+        ),
         static_summary=f"Orphan scan ({mode}), started by an admin",
     )
 
@@ -267,6 +301,7 @@ async def start_bulk_upload(
     task_queue_prefix: str = "",
     chunk_rows: int | None = None,
     continue_as_new_every: int | None = None,
+    label: RunLabel | None = None,
 ) -> WorkflowHandle:
     """One run per bulk upload (`bulk-upload-{id}`); a repeated start finds it. A start after
     the upload finished runs again and finds nothing to do. `chunk_rows` and
@@ -275,6 +310,7 @@ async def start_bulk_upload(
     data = BulkUploadInput(
         bulk_upload_id=str(upload_id),
         continue_as_new_every=continue_as_new_every,
+        label=label.summary if label else None,
         **({"chunk_rows": chunk_rows} if chunk_rows else {}),
     )
     return await _start_once(
@@ -292,7 +328,7 @@ async def start_bulk_upload(
         priority=Priority(
             priority_key=PRIORITY_JOB, fairness_key=fairness_key(organization_id, owner_id)
         ),
-        static_summary=f"Bulk upload {upload_id}",
+        **_shown(label, f"Bulk upload {upload_id}"),
     )
 
 
@@ -305,6 +341,7 @@ async def start_export(
     shooting_id: uuid.UUID | None = None,
     task_queue_prefix: str = "",
     heartbeat_timeout_seconds: int = DEFAULT_HEARTBEAT_TIMEOUT_SECONDS,
+    label: RunLabel | None = None,
 ) -> WorkflowHandle:
     """One run per export (`export-{id}`); a repeated start finds it, a start after it
     finished finds the export done. `heartbeat_timeout_seconds` bounds how long a dead
@@ -313,7 +350,11 @@ async def start_export(
     return await _start_once(
         client,
         ExportWorkflow.run,
-        ExportInput(export_id=str(export_id), heartbeat_timeout_seconds=heartbeat_timeout_seconds),
+        ExportInput(
+            export_id=str(export_id),
+            heartbeat_timeout_seconds=heartbeat_timeout_seconds,
+            label=label.summary if label else None,
+        ),
         workflow_id=workflow_id,
         task_queue=task_queue_prefix + DEFAULT_QUEUE,
         attributes=search_attributes(
@@ -326,6 +367,6 @@ async def start_export(
         priority=Priority(
             priority_key=PRIORITY_JOB, fairness_key=fairness_key(organization_id, owner_id)
         ),
-        static_summary=f"Export {export_id}",
+        **_shown(label, f"Export {export_id}"),
         result_type=ExportOutcome,
     )

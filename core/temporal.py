@@ -25,10 +25,16 @@ ORGANIZATION_ID = SearchAttributeKey.for_keyword("OrganizationId")
 SHOOTING_ID = SearchAttributeKey.for_keyword("ShootingId")
 ENTITY_ID = SearchAttributeKey.for_keyword("EntityId")
 ENTITY_TYPE = SearchAttributeKey.for_keyword("EntityType")
-STATUS = SearchAttributeKey.for_keyword("Status")
+# The domain's status of the run's entity (workflows/run_status.py keeps it true at every
+# end). Named `SartiqStatus`: a custom `Status` takes the place of the Temporal UI's own
+# status column (UI 2.54). `Status` stays registered while runs started before the rename
+# exist (they carry it until their next status change clears it).
+STATUS = SearchAttributeKey.for_keyword("SartiqStatus")
+LEGACY_STATUS = SearchAttributeKey.for_keyword("Status")
 
 SEARCH_ATTRIBUTES: dict[str, str] = {
-    key.name: "Keyword" for key in (ORGANIZATION_ID, SHOOTING_ID, ENTITY_ID, ENTITY_TYPE, STATUS)
+    key.name: "Keyword"
+    for key in (ORGANIZATION_ID, SHOOTING_ID, ENTITY_ID, ENTITY_TYPE, STATUS, LEGACY_STATUS)
 }
 
 # DESIGN §5 priorities: lower runs first; fairness is keyed by organization. Here, not in

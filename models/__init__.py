@@ -4,11 +4,13 @@ from sqlmodel import SQLModel
 
 from models import (  # noqa: F401  (import for table registration)
     generation,
+    generation_model,
     guideline,
     invitation,
     jobs,
     media,
     organization,
+    outfit,
     preset,
     product,
     setting,

@@ -15,9 +15,9 @@ from models.base import (
     TenantPublic,
     TimestampMixin,
     enum_field,
-    json_field,
     tz_datetime,
 )
+from models.outfit import MAX_OUTFIT_PRODUCTS, MAX_REFERENCE_URLS, ReferenceUrl
 
 
 # Shared shooting properties.
@@ -83,19 +83,37 @@ class ShootingLookBase(SQLModel):
         default=None, foreign_key="background_preset.id", ondelete="SET NULL"
     )
     file_format: FileFormat | None = enum_field(FileFormat, default=None, nullable=True)
-    outfit_instruction: str | None = Field(default=None, max_length=10_000)
+    # The look's outfit (models/outfit.py); deleting the outfit unsets it.
+    outfit_id: uuid.UUID | None = Field(
+        default=None, foreign_key="outfit.id", ondelete="SET NULL", index=True
+    )
 
 
-# Body of POST /shootings/{id}/looks: one shot is created per shot type.
-class ShootingLookCreate(ShootingLookBase):
+DEPRECATED = {"json_schema_extra": {"deprecated": True}}
+
+
+# Deprecated (one release): the look's outfit given inline, as before outfits were their own
+# resource. Given, they create the look's outfit or edit it (services/looks.py); new clients
+# send `outfit_id` (POST /outfits/).
+class LegacyOutfitFields(SQLModel):
+    outfit_product_ids: list[uuid.UUID] | None = Field(
+        default=None, max_length=MAX_OUTFIT_PRODUCTS, schema_extra=DEPRECATED
+    )
+    outfit_reference_urls: list[ReferenceUrl] | None = Field(
+        default=None, max_length=MAX_REFERENCE_URLS, schema_extra=DEPRECATED
+    )
+    outfit_instruction: str | None = Field(default=None, max_length=10_000, schema_extra=DEPRECATED)
+
+
+# Body of POST /shootings/{id}/looks: one shot is created per shot type; guidelines in
+# order (the first one's settings win).
+class ShootingLookCreate(LegacyOutfitFields, ShootingLookBase):
     shot_type_ids: list[uuid.UUID] = Field(default_factory=list, max_length=100)
     guidelines: list[uuid.UUID] = Field(default_factory=list, max_length=50)
-    outfit_product_ids: list[uuid.UUID] = Field(default_factory=list, max_length=50)
-    outfit_reference_urls: list[str] = Field(default_factory=list, max_length=50)
 
 
 # Body of PATCH /shooting-looks/{id}; new shot types add shots, removed ones delete them.
-class ShootingLookUpdate(SQLModel):
+class ShootingLookUpdate(LegacyOutfitFields):
     name: str | None = Field(default=None, max_length=255)
     subject_id: uuid.UUID | None = None
     main_product_id: uuid.UUID | None = None
@@ -106,11 +124,9 @@ class ShootingLookUpdate(SQLModel):
     height: int | None = Field(default=None, ge=64, le=8192)
     background_preset_id: uuid.UUID | None = None
     file_format: FileFormat | None = None
-    outfit_instruction: str | None = Field(default=None, max_length=10_000)
+    outfit_id: uuid.UUID | None = None
     shot_type_ids: list[uuid.UUID] | None = Field(default=None, max_length=100)
     guidelines: list[uuid.UUID] | None = Field(default=None, max_length=50)
-    outfit_product_ids: list[uuid.UUID] | None = Field(default=None, max_length=50)
-    outfit_reference_urls: list[str] | None = Field(default=None, max_length=50)
 
 
 # The table; tenancy columns are copied from the shooting so scoped queries stay flat.
@@ -118,24 +134,14 @@ class ShootingLook(IdMixin, TimestampMixin, TenantMixin, ShootingLookBase, table
     __tablename__ = "shooting_look"
     shooting_id: uuid.UUID = Field(foreign_key="shooting.id", ondelete="CASCADE", index=True)
     position: int = 0
-    outfit_reference_urls: list[str] = json_field()
 
 
-# Guidelines used by a look (many-to-many).
+# Guidelines used by a look (many-to-many), in order: the first has precedence.
 class ShootingLookGuideline(SQLModel, table=True):
     __tablename__ = "shooting_look_guideline"
     look_id: uuid.UUID = Field(foreign_key="shooting_look.id", ondelete="CASCADE", primary_key=True)
     guideline_id: uuid.UUID = Field(
         foreign_key="guideline.id", ondelete="CASCADE", primary_key=True, index=True
-    )
-
-
-# Additional outfit products of a look, in order.
-class ShootingLookOutfitProduct(SQLModel, table=True):
-    __tablename__ = "shooting_look_outfit_product"
-    look_id: uuid.UUID = Field(foreign_key="shooting_look.id", ondelete="CASCADE", primary_key=True)
-    product_id: uuid.UUID = Field(
-        foreign_key="product.id", ondelete="CASCADE", primary_key=True, index=True
     )
     position: int = 0
 
@@ -146,6 +152,8 @@ class ShootingLookPublic(RecordPublic, TenantPublic, ShootingLookBase):
     position: int
     shot_type_ids: list[uuid.UUID] = []
     guidelines: list[uuid.UUID] = []
+    shot_ids: list[uuid.UUID] = []
+    # Deprecated (one release): the look's outfit's contents, as the inline fields were.
     outfit_product_ids: list[uuid.UUID] = []
     outfit_reference_urls: list[str] = []
-    shot_ids: list[uuid.UUID] = []
+    outfit_instruction: str | None = None

@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlmodel import Field
+from sqlmodel import Field, SQLModel
 
 from models.base import (
     IdMixin,
@@ -22,6 +22,8 @@ from models.base import (
     tz_datetime,
 )
 from models.jobs import JobStatus
+
+MAX_SKIPPED_LISTED = 1000
 
 
 def batch_workflow_id(batch_id: uuid.UUID | str) -> str:
@@ -49,11 +51,20 @@ class ShootingGeneration(IdMixin, TimestampMixin, TenantMixin, table=True):
     completed: int = 0
     failed: int = 0
     cancelled: int = 0
-    skipped: int = 0  # shots already approved, left alone (`only_missing`)
+    # Shots left alone: already approved (`only_missing`), or breaking a business rule
+    # (services/generation_checks.py), the latter listed with the reason in `skipped_shots`
+    # ({shot_id, reason}; the first MAX_SKIPPED_LISTED).
+    skipped: int = 0
+    skipped_shots: list[dict[str, str]] = json_field()
     workflow_id: str | None = Field(default=None, max_length=255)
     error_message: str | None = None
     started_at: datetime | None = tz_datetime()
     completed_at: datetime | None = tz_datetime()
+
+
+class SkippedShot(SQLModel):
+    shot_id: uuid.UUID
+    reason: str
 
 
 class ShootingGenerationPublic(RecordPublic, TenantPublic):
@@ -71,6 +82,7 @@ class ShootingGenerationPublic(RecordPublic, TenantPublic):
     failed: int
     cancelled: int
     skipped: int
+    skipped_shots: list[SkippedShot] = []
     workflow_id: str | None
     temporal_ui_url: str | None = None
     error_message: str | None

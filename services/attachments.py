@@ -24,9 +24,9 @@ import models  # noqa: F401  (every table registered: the cascade walk reads the
 from models.generation import Prediction
 from models.media import EntityType, MediaResource, MediaResourceAttachment
 from models.organization import Organization
+from models.outfit import Outfit
 from models.preset import BackgroundPreset
 from models.product import Product
-from models.shooting import ShootingLook
 from models.shot import ShotRevision
 from models.shot_type import ShotType, Visibility
 from models.style import Style
@@ -41,7 +41,7 @@ ATTACHABLE: dict[EntityType, type[SQLModel]] = {
     EntityType.ORGANIZATION: Organization,
     EntityType.PREDICTION: Prediction,
     EntityType.SHOT_REVISION: ShotRevision,
-    EntityType.OUTFIT: ShootingLook,  # a look's outfit (DOMAIN §1.11) lives on the look
+    EntityType.OUTFIT: Outfit,
     EntityType.BACKGROUND_PRESET: BackgroundPreset,
 }
 

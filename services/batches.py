@@ -20,7 +20,7 @@ from models.shooting_generation import (
     batch_workflow_id,
 )
 from models.shot import Shot
-from services import generations, looks, shootings
+from services import generation_models, generations, looks, shootings
 from services.errors import Conflict, NotFound
 from services.repository import get_row, list_rows
 from services.tenancy import Scope
@@ -41,8 +41,11 @@ async def active_or_new(
     session: AsyncSession, scope: Scope, shooting_id: uuid.UUID, body: ShootingGenerateRequest
 ) -> tuple[ShootingGeneration, bool]:
     """The shooting's (or look's) active batch, else a new pending one: (batch, created).
-    Starts for one shooting queue on its row lock, so two at once make one batch."""
+    Starts for one shooting queue on its row lock, so two at once make one batch. The
+    request's model is resolved here (unknown: 422, retired: 409) and kept by id, so every
+    page plans on the same model whatever becomes the default meanwhile."""
     await shootings.get(session, scope, shooting_id)
+    model = await generation_models.resolve(session, model_id=body.model_id, model=body.model)
     # FOR NO KEY UPDATE: serialises starts without blocking rows that reference the shooting.
     await session.execute(
         select(Shooting.id).where(Shooting.id == shooting_id).with_for_update(key_share=True)
@@ -74,7 +77,11 @@ async def active_or_new(
             shooting_id=shooting_id,
             look_id=body.look_id,
             requested_by=scope.user_id,
-            request=body.model_dump(mode="json", exclude={"look_id", "only_missing"}),
+            request={
+                **body.model_dump(mode="json", exclude={"look_id", "only_missing"}),
+                "model_id": str(model.id) if model is not None else None,
+                "model": None,
+            },
             only_missing=body.only_missing,
             total=int(await session.scalar(shots) or 0),
             workflow_id=batch_workflow_id(batch_id),

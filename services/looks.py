@@ -11,6 +11,7 @@ from sqlalchemy import ColumnElement, delete, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.guideline import Guideline
+from models.outfit import Outfit
 from models.preset import BackgroundPreset, ResolutionPreset
 from models.product import Product
 from models.shooting import (
@@ -18,7 +19,6 @@ from models.shooting import (
     ShootingLookBase,
     ShootingLookCreate,
     ShootingLookGuideline,
-    ShootingLookOutfitProduct,
     ShootingLookPublic,
     ShootingLookUpdate,
 )
@@ -26,13 +26,13 @@ from models.shot import RevisionStatus, Shot, ShotRevision
 from models.shot_type import ShotType, Visibility
 from models.style import Style
 from models.subject import Subject
-from services import attachments, shootings
-from services.errors import BadRequest, Conflict
+from services import attachments, outfits, shootings
+from services.errors import BadRequest, Conflict, Unprocessable
 from services.repository import ensure_visible, get_row, list_rows, visibility
 from services.tenancy import Scope
 
 LIST_FIELDS = frozenset({"shot_type_ids", "guidelines", "outfit_product_ids"})
-LOOK_FIELDS = frozenset(ShootingLookBase.model_fields) | {"outfit_reference_urls"}
+LOOK_FIELDS = frozenset(ShootingLookBase.model_fields)
 
 
 def _ensure_unique(values: dict[str, Any]) -> None:
@@ -62,6 +62,7 @@ async def _ensure_references(session: AsyncSession, scope: Scope, values: dict[s
             "Subject",
         ),
         (Style, [values.get("style_id")], scope.filter(Style), "Style"),
+        (Outfit, [values.get("outfit_id")], scope.filter(Outfit), "Outfit"),
         (Guideline, values.get("guidelines") or [], scope.filter(Guideline), "Guideline"),
         (
             ResolutionPreset,
@@ -87,22 +88,36 @@ async def _ensure_references(session: AsyncSession, scope: Scope, values: dict[s
 
 
 async def _replace_links(session: AsyncSession, look_id: uuid.UUID, values: dict[str, Any]) -> None:
-    """Given lists replace the look's guideline and outfit-product rows."""
+    """A given list replaces the look's guideline rows, keeping its order (the first
+    guideline's settings win)."""
     if values.get("guidelines") is not None:
         table = ShootingLookGuideline
         await session.execute(delete(table).where(table.look_id == look_id))
-        rows = [{"look_id": look_id, "guideline_id": i} for i in values["guidelines"]]
-        if rows:
-            await session.execute(insert(table), rows)
-    if values.get("outfit_product_ids") is not None:
-        outfit = ShootingLookOutfitProduct
-        await session.execute(delete(outfit).where(outfit.look_id == look_id))
         rows = [
-            {"look_id": look_id, "product_id": product_id, "position": position}
-            for position, product_id in enumerate(values["outfit_product_ids"])
+            {"look_id": look_id, "guideline_id": i, "position": position}
+            for position, i in enumerate(values["guidelines"])
         ]
         if rows:
-            await session.execute(insert(outfit), rows)
+            await session.execute(insert(table), rows)
+
+
+def _legacy_outfit(values: dict[str, Any]) -> dict[str, Any]:
+    """The deprecated inline outfit fields given (a null list: not given), as outfit
+    fields. Beside an `outfit_id` they are ignored when empty (a client echoing a look
+    back) and ambiguous otherwise (422 naming the inline field)."""
+    given = outfits.legacy_values(
+        {k: v for k, v in values.items() if v is not None or k == "outfit_instruction"}
+    )
+    if "outfit_id" in values:
+        if any(given.values()):
+            field = next(k for k, v in outfits.LEGACY_FIELDS.items() if given.get(v))
+            raise Unprocessable(field, "give outfit_id or the inline outfit fields, not both")
+        return {}
+    return given
+
+
+def _outfit_name(look: ShootingLook) -> str:
+    return f"{look.name or f'Look {look.position + 1}'} outfit"[:255]
 
 
 async def _sync_shots(
@@ -147,8 +162,9 @@ async def create(
 ) -> ShootingLook:
     """The look, its link rows and one shot per shot type, in the caller's transaction."""
     shooting = await shootings.get(session, scope, shooting_id, for_update=True)
-    values = data.model_dump()
+    values = data.model_dump(exclude_unset=True)
     _ensure_unique(values)
+    legacy = _legacy_outfit(values)
     await _ensure_references(session, scope, values)
     position = await session.scalar(
         select(func.count())
@@ -165,6 +181,8 @@ async def create(
     session.add(look)
     await session.flush()
     await _replace_links(session, look.id, values)
+    if any(legacy.values()):  # only an outfit with something in it
+        await outfits.apply_legacy(session, look, legacy, name=_outfit_name(look))
     await _sync_shots(session, look, data.shot_type_ids)
     return look
 
@@ -204,12 +222,15 @@ async def update(
         if v is not None or (k not in LIST_FIELDS and k != "outfit_reference_urls")
     }
     _ensure_unique(values)
+    legacy = _legacy_outfit(values)
     await _ensure_references(session, scope, values)
     for key, value in values.items():
         if key in LOOK_FIELDS:
             setattr(look, key, value)
     await session.flush()
     await _replace_links(session, look.id, values)
+    if legacy and (look.outfit_id is not None or any(legacy.values())):
+        await outfits.apply_legacy(session, look, legacy, name=_outfit_name(look))
     if "shot_type_ids" in values:
         await _sync_shots(session, look, values["shot_type_ids"])
     return look
@@ -224,20 +245,16 @@ async def publics(session: AsyncSession, looks: Sequence[ShootingLook]) -> list[
     """API objects; link rows and shots of the whole page are loaded in three queries."""
     ids = [look.id for look in looks]
     guidelines: dict[uuid.UUID, list[uuid.UUID]] = defaultdict(list)
-    outfit: dict[uuid.UUID, list[uuid.UUID]] = defaultdict(list)
     shot_types: dict[uuid.UUID, list[uuid.UUID]] = defaultdict(list)
     shot_ids: dict[uuid.UUID, list[uuid.UUID]] = defaultdict(list)
     if ids:
         g = ShootingLookGuideline
         for look_id, guideline_id in await session.execute(
-            select(g.look_id, g.guideline_id).where(g.look_id.in_(ids)).order_by(g.guideline_id)
+            select(g.look_id, g.guideline_id)
+            .where(g.look_id.in_(ids))
+            .order_by(g.position, g.guideline_id)
         ):
             guidelines[look_id].append(guideline_id)
-        o = ShootingLookOutfitProduct
-        for look_id, product_id in await session.execute(
-            select(o.look_id, o.product_id).where(o.look_id.in_(ids)).order_by(o.position)
-        ):
-            outfit[look_id].append(product_id)
         for look_id, shot_id, type_id in await session.execute(
             select(Shot.look_id, Shot.id, Shot.shot_type_id)
             .where(Shot.look_id.in_(ids))
@@ -245,15 +262,38 @@ async def publics(session: AsyncSession, looks: Sequence[ShootingLook]) -> list[
         ):
             shot_ids[look_id].append(shot_id)
             shot_types[look_id].append(type_id)
+    inline = await _inline_outfits(session, looks)
     return [
         ShootingLookPublic.model_validate(
             look,
             update={
                 "shot_type_ids": shot_types[look.id],
                 "guidelines": guidelines[look.id],
-                "outfit_product_ids": outfit[look.id],
                 "shot_ids": shot_ids[look.id],
+                **inline.get(look.id, {}),
             },
         )
         for look in looks
     ]
+
+
+async def _inline_outfits(
+    session: AsyncSession, looks: Sequence[ShootingLook]
+) -> dict[uuid.UUID, dict[str, Any]]:
+    """The deprecated inline outfit fields of each look, read from its outfit (two queries
+    for the page)."""
+    outfit_ids = {look.outfit_id for look in looks if look.outfit_id is not None}
+    if not outfit_ids:
+        return {}
+    rows = {o.id: o for o in await session.scalars(select(Outfit).where(Outfit.id.in_(outfit_ids)))}
+    products = await outfits.product_ids_of(session, outfit_ids)
+    found: dict[uuid.UUID, dict[str, Any]] = {}
+    for look in looks:
+        outfit = rows.get(look.outfit_id) if look.outfit_id else None
+        if outfit is not None:
+            found[look.id] = {
+                "outfit_product_ids": products.get(outfit.id, []),
+                "outfit_reference_urls": list(outfit.reference_urls),
+                "outfit_instruction": outfit.styling_instruction,
+            }
+    return found

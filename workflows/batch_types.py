@@ -51,6 +51,8 @@ class ShootingGenerationInput:
     page_size: int = 100
     pages_per_run: int = 5
     carry: BatchCarry | None = None  # set on a continued run
+    # The run's one-line summary, carried so continued runs can show it (run_status.show).
+    label: str | None = None
 
 
 # --- paged planning (batches with a row) ------------------------------------------------
@@ -60,6 +62,7 @@ class ShootingGenerationInput:
 class PlannedGeneration:
     generation_id: str
     shot_id: str
+    label: str | None = None  # the child run's one-line summary (services/run_labels.py)
 
 
 @dataclass(frozen=True)

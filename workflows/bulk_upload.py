@@ -28,7 +28,6 @@ from temporalio.exceptions import ActivityError, ApplicationError, CancelledErro
 
 with workflow.unsafe.imports_passed_through():
     from activities.bulk_upload import BulkUploadActivities
-    from core.temporal import STATUS
     from workflows.bulk_upload_types import (
         ApplyChunkInput,
         BulkUploadCursor,
@@ -42,6 +41,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from workflows.deadlines import message, out_of_time, passed, remaining
     from workflows.retry_policies import FINAL_WRITE, PERSISTENT
+    from workflows.run_status import STATUS_AT_END_PATCH, ends_with_status, set_status, show
 
 # Finishing must happen (the row would stay `running`): FINAL_WRITE, the longest policy.
 # bulk_upload.progress events at most this often (the final event always follows).
@@ -63,6 +63,7 @@ class BulkUploadWorkflow:
         return self._progress
 
     @workflow.run
+    @ends_with_status
     async def run(self, data: BulkUploadInput) -> BulkUploadProgress:
         try:
             return await self._run(data)
@@ -89,6 +90,8 @@ class BulkUploadWorkflow:
                 if plan.status == "cancelled":
                     return await self._finish(data, "cancelled")
                 self._progress.status = plan.status
+                if workflow.patched(STATUS_AT_END_PATCH):
+                    set_status(plan.status)  # a re-delivered start shows how it ended
                 return self._progress
             cursor = BulkUploadCursor(
                 plan_key=plan.plan_key,
@@ -100,7 +103,7 @@ class BulkUploadWorkflow:
             )
         else:
             self._progress.status = "running"  # a continued run
-        self._show(cursor)
+        self._show(cursor, data.label)
         image_chunks = set(cursor.image_chunks)
         chunks_this_run = 0
         last_announce = workflow.now() - ANNOUNCE_EVERY
@@ -154,7 +157,7 @@ class BulkUploadWorkflow:
                 updated=result.updated,
                 failed=result.failed,
             )
-            self._show(cursor)
+            self._show(cursor, data.label)
             chunks_this_run += 1
         return await self._finish(data, "completed")
 
@@ -197,7 +200,9 @@ class BulkUploadWorkflow:
         self._set_status(final)
         return self._progress
 
-    def _show(self, cursor: BulkUploadCursor) -> None:
+    def _show(self, cursor: BulkUploadCursor, label: str | None) -> None:
+        failed = f" · {cursor.failed} failed" if cursor.failed else ""
+        show(f"rows {cursor.processed:,} of {cursor.total_rows:,}{failed}", label=label)
         self._progress = BulkUploadProgress(
             status=self._progress.status,
             total_rows=cursor.total_rows,
@@ -212,7 +217,7 @@ class BulkUploadWorkflow:
 
     def _set_status(self, status: str) -> None:
         self._progress.status = status
-        workflow.upsert_search_attributes([STATUS.value_set(status)])
+        set_status(status)
 
 
 def _reraise_cancellation(error: ActivityError) -> None:

@@ -34,6 +34,8 @@ class BulkUploadInput:
     # Test knob: continue as new after this many chunks in one run (production relies on
     # the server's suggestion, `is_continue_as_new_suggested()`).
     continue_as_new_every: int | None = None
+    # The run's one-line summary, carried so continued runs can show it (run_status.show).
+    label: str | None = None
 
 
 @dataclass

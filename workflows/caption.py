@@ -16,10 +16,10 @@ from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.caption import CaptionActivities
-    from core.temporal import STATUS
     from workflows.caption_types import ApplyCaptionInput, CaptionInput, CaptionResult
     from workflows.deadlines import DeadlineExceeded, message, out_of_time, passed, remaining
     from workflows.retry_policies import BEST_EFFORT, PERSISTENT
+    from workflows.run_status import ends_with_status, set_status, show
     from workflows.types import ComputeEvent, TaskSnapshot
 
 SHORT = timedelta(seconds=30)
@@ -44,7 +44,9 @@ class CaptionWorkflow:
             self._finished.add(event.task_id)
 
     @workflow.run
+    @ends_with_status
     async def run(self, data: CaptionInput) -> CaptionResult:
+        show("asking compute for a caption")
         seconds = data.deadline_seconds or DEFAULT_DEADLINE_SECONDS
         exceeded = DeadlineExceeded(message("caption", "CAPTION_DEADLINE_SECONDS", seconds))
         # Fixed at the start; a run without one in its input counted from after the submit.
@@ -132,4 +134,4 @@ class CaptionWorkflow:
 
     def _end(self, status: str) -> None:
         if workflow.patched(RUN_ENDS_PATCH):
-            workflow.upsert_search_attributes([STATUS.value_set(status)])
+            set_status(status)

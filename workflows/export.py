@@ -26,7 +26,6 @@ from temporalio.workflow import ActivityCancellationType
 
 with workflow.unsafe.imports_passed_through():
     from activities.export import ExportActivities
-    from core.temporal import STATUS
     from workflows.deadlines import DeadlineExceeded, message, out_of_time, passed, remaining
     from workflows.export_types import (
         BuildZipInput,
@@ -42,6 +41,7 @@ with workflow.unsafe.imports_passed_through():
         ZipResult,
     )
     from workflows.retry_policies import FINAL_WRITE, PERSISTENT
+    from workflows.run_status import ends_with_status, set_status, show
 
 SHORT = timedelta(seconds=30)
 # A zip attempt resumes where the previous one stopped, so retrying is cheap.
@@ -89,6 +89,7 @@ class ExportWorkflow:
         )
 
     @workflow.run
+    @ends_with_status
     async def run(self, data: ExportInput) -> ExportOutcome:
         try:
             plan = data.plan or await workflow.execute_activity_method(
@@ -105,9 +106,12 @@ class ExportWorkflow:
             )
         if plan.already_finished:
             self._phase = "done"
+            if plan.status:
+                self._set_status(plan.status)  # a re-delivered start shows how it ended
             return ExportOutcome(status="already_finished")
         self._total = plan.total
         self._set_status("running")
+        self._show(data)
         try:
             if plan.error:
                 return ExportOutcome(await self._finish(plan.export_id, "failed", error=plan.error))
@@ -136,6 +140,7 @@ class ExportWorkflow:
 
     async def _zip(self, plan: ExportPlan, data: ExportInput) -> ExportOutcome:
         self._phase = "zipping"
+        self._show(data)
         building = workflow.start_activity_method(
             ExportActivities.build_zip,
             BuildZipInput(
@@ -200,6 +205,7 @@ class ExportWorkflow:
                     self._failed += 1
                     failed_indexes.append(i)
             index = batch.stop
+            self._show(data)
             done = self._processed + self._failed
             if done - reported >= step and index < plan.total:
                 reported = done
@@ -214,6 +220,7 @@ class ExportWorkflow:
                         heartbeat_timeout_seconds=data.heartbeat_timeout_seconds,
                         plan=plan,
                         cursor=WebhookCursor(index, self._processed, self._failed, failed_indexes),
+                        label=data.label,
                     )
                 )
         if self._out_of_time:  # deliveries cut short by the deadline: its failure, not theirs
@@ -255,6 +262,10 @@ class ExportWorkflow:
         return True
 
     # -- bookkeeping -----------------------------------------------------------------------
+
+    def _show(self, data: ExportInput) -> None:
+        failed = f" · {self._failed} failed" if self._failed else ""
+        show(f"{self._phase} · {self._processed} of {self._total} images{failed}", label=data.label)
 
     async def _report_progress(self, plan: ExportPlan) -> None:
         await workflow.execute_activity_method(
@@ -317,7 +328,7 @@ class ExportWorkflow:
 
     def _set_status(self, status: str) -> None:
         self._status = status
-        workflow.upsert_search_attributes([STATUS.value_set(status)])
+        set_status(status)
 
 
 def _deadline_message(plan: ExportPlan) -> str:

@@ -30,6 +30,7 @@ class ExportPlan:
     result_key: str  # where the zip goes (zip target)
     part_size: int  # multipart part size, fixed per export so a resume cuts parts alike
     already_finished: bool = False  # a re-delivered start for a finished export
+    status: str | None = None  # the export's status when planned
     error: str | None = None  # set when there is nothing to export
     # The export's deadline (EXPORT_DEADLINE_SECONDS from when it started running), carried
     # with the plan across continue-as-new; None: planned before deadlines existed.
@@ -54,6 +55,8 @@ class ExportInput:
     # Set only by continue-as-new: the plan made by the first run and the delivery cursor.
     plan: ExportPlan | None = None
     cursor: WebhookCursor | None = None
+    # The run's one-line summary, carried so continued runs can show it (run_status.show).
+    label: str | None = None
 
 
 @dataclass(frozen=True)

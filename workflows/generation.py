@@ -18,16 +18,21 @@ from temporalio.exceptions import ActivityError, is_cancelled_exception
 
 with workflow.unsafe.imports_passed_through():
     from activities.generation import GenerationActivities
-    from core.temporal import STATUS
     from workflows.generation_rules import (
+        TERMINAL,
         GenerationFailed,
         bounded,
         cause_message,
+        details,
         failure_category,
         out_of_time,
+        overall,
         past_deadline,
+        terminal_snapshot,
+        tries,
     )
     from workflows.retry_policies import BEST_EFFORT, FINAL_WRITE, PERSISTENT
+    from workflows.run_status import ends_with_status, set_status, show
     from workflows.types import (
         CompleteInput,
         ComputeEvent,
@@ -44,7 +49,7 @@ with workflow.unsafe.imports_passed_through():
         TaskSnapshot,
     )
 
-TERMINAL = frozenset({"completed", "failed", "cancelled"})
+
 # workflow.patched id: a compute task that cannot be cancelled no longer fails the run.
 CANCEL_FAILURE_PATCH = "cancel-failure-keeps-outcome"
 # workflow.patched id: a single-try generation records its outputs and completes in one
@@ -74,22 +79,9 @@ class GenerationWorkflow:
     def compute_event(self, event: ComputeEvent) -> None:
         """Events are hints: duplicates and reordering change nothing; a terminal state is
         kept for the task it names and confirmed by fetching the result."""
-        if event.status in TERMINAL or event.event_type in (
-            "task.completed",
-            "task.failed",
-            "task.cancelled",
-        ):
-            status = event.status or event.event_type.removeprefix("task.")
-            self._terminal.setdefault(
-                event.task_id,
-                TaskSnapshot(
-                    task_id=event.task_id,
-                    status=status,
-                    progress=1.0 if status == "completed" else self._progress,
-                    error_message=event.error_message,
-                    error_category=event.error_category,
-                ),
-            )
+        ended = terminal_snapshot(event, self._progress)
+        if ended is not None:
+            self._terminal.setdefault(event.task_id, ended)
         elif event.progress is not None:
             previous = self._task_progress.get(event.task_id, 0.0)
             self._task_progress[event.task_id] = max(previous, event.progress)
@@ -107,7 +99,9 @@ class GenerationWorkflow:
     # -- the process -----------------------------------------------------------------------
 
     @workflow.run
+    @ends_with_status
     async def run(self, data: GenerationInput) -> str:
+        show("starting")
         try:
             plan: GenerationPlan = await workflow.execute_activity_method(
                 GenerationActivities.mark_processing,
@@ -122,8 +116,11 @@ class GenerationWorkflow:
                 await self._finish(data.generation_id, "cancelled", CANCELLED, "cancelled")
             raise
         if plan.already_finished:
+            if plan.status:
+                self._set_status(plan.status)  # a re-delivered start shows how it ended
             return "already_finished"
         self._set_status("processing")
+        self._show(plan)
         deadline = workflow.now() + timedelta(seconds=plan.deadline_seconds)
         try:
             await self._generate(plan, deadline)
@@ -153,10 +150,10 @@ class GenerationWorkflow:
         return "completed"
 
     async def _generate(self, plan: GenerationPlan, deadline: datetime) -> None:
-        tries = plan.max_attempts if plan.generation_type == "AGENTIC" else 1
         best_try, best_score = 0, -1.0
-        for try_number in range(1, tries + 1):
+        for try_number in range(1, tries(plan) + 1):
             self._try = try_number
+            self._show(plan)
             output = await self._run_task(plan, "generation", try_number, deadline)
             # The predictions belong to the generation task, not to the evaluation after it.
             generation_task_id = self._task_id or ""
@@ -194,7 +191,7 @@ class GenerationWorkflow:
             )
             # `tries` and `score` come from the plan and the evaluation, so this branch is
             # deterministic; histories from before the patch replay the two activities.
-            if tries == 1 and score is None and workflow.patched(RECORD_WITH_COMPLETE_PATCH):
+            if tries(plan) == 1 and score is None and workflow.patched(RECORD_WITH_COMPLETE_PATCH):
                 await workflow.execute_activity_method(
                     GenerationActivities.record_and_complete,
                     RecordAndCompleteInput(
@@ -346,13 +343,11 @@ class GenerationWorkflow:
         return self._terminal[task_id]
 
     def _overall(self, plan: GenerationPlan, task_id: str) -> float:
-        """Finished tries plus the running task's share, capped below 1 until done."""
-        tries = plan.max_attempts if plan.generation_type == "AGENTIC" else 1
-        task_progress = self._task_progress.get(task_id, 0.0)
-        return max(self._progress, min(0.99, ((self._try - 1) + task_progress) / tries))
+        return overall(plan, self._try, self._task_progress.get(task_id, 0.0), self._progress)
 
     async def _report_progress(self, plan: GenerationPlan, task_id: str) -> None:
         self._progress = self._overall(plan, task_id)
+        self._show(plan)
         if self._progress - self._reported_progress < PROGRESS_STEP:
             return
         self._reported_progress = self._progress
@@ -395,4 +390,7 @@ class GenerationWorkflow:
 
     def _set_status(self, status: str) -> None:
         self._status = status
-        workflow.upsert_search_attributes([STATUS.value_set(status)])
+        set_status(status)
+
+    def _show(self, plan: GenerationPlan) -> None:
+        show(details(plan, self._try, self._progress))

@@ -10,7 +10,7 @@ from temporalio.exceptions import ActivityError, ApplicationError, RetryState
 from temporalio.exceptions import TimeoutError as ActivityTimeout
 
 with workflow.unsafe.imports_passed_through():
-    from workflows.types import GenerationPlan
+    from workflows.types import ComputeEvent, GenerationPlan, TaskSnapshot
 
 # Activities after the compute task are bounded by the generation's deadline plus this
 # grace, so outputs of a task that finished just in time can still be stored.
@@ -56,6 +56,39 @@ def failure_category(error: ActivityError) -> str:
     if isinstance(cause, ApplicationError) and cause.type in CATEGORIES:
         return CATEGORIES[cause.type]
     return "internal_error"
+
+
+TERMINAL = frozenset({"completed", "failed", "cancelled"})
+ENDED_EVENTS = ("task.completed", "task.failed", "task.cancelled")
+
+
+def terminal_snapshot(event: ComputeEvent, progress: float) -> TaskSnapshot | None:
+    """The task's end as an event tells it (None: the task goes on)."""
+    if event.status not in TERMINAL and event.event_type not in ENDED_EVENTS:
+        return None
+    status = event.status or event.event_type.removeprefix("task.")
+    return TaskSnapshot(
+        task_id=event.task_id,
+        status=status,
+        progress=1.0 if status == "completed" else progress,
+        error_message=event.error_message,
+        error_category=event.error_category,
+    )
+
+
+def tries(plan: GenerationPlan) -> int:
+    return plan.max_attempts if plan.generation_type == "AGENTIC" else 1
+
+
+def overall(plan: GenerationPlan, try_number: int, task_progress: float, so_far: float) -> float:
+    """Finished tries plus the running task's share, capped below 1 until done."""
+    return max(so_far, min(0.99, ((try_number - 1) + task_progress) / tries(plan)))
+
+
+def details(plan: GenerationPlan, try_number: int, progress: float) -> str:
+    """The run's current details: "try 2 of 3 · 60 %" (a single try: "60 %")."""
+    done = f"{round(progress * 100)} %"
+    return f"try {max(try_number, 1)} of {tries(plan)} · {done}" if tries(plan) > 1 else done
 
 
 def cause_message(error: ActivityError) -> str:

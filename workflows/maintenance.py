@@ -16,6 +16,7 @@ with workflow.unsafe.imports_passed_through():
         UsageReportInput,
         UsageReportResult,
     )
+    from workflows.run_status import ends_with_status
     from workflows.types import SessionCleanupInput, SessionCleanupResult
 
 
@@ -24,6 +25,7 @@ class SessionCleanupWorkflow:
     """Delete refresh-token sessions that expired or were revoked a while ago (hourly)."""
 
     @workflow.run
+    @ends_with_status
     async def run(self, data: SessionCleanupInput) -> SessionCleanupResult:
         return await workflow.execute_activity_method(
             MaintenanceActivities.delete_expired_sessions,
@@ -38,6 +40,7 @@ class UsageReportWorkflow:
     """Daily: usage of the previous UTC day (or of `report_date`, for a backfill)."""
 
     @workflow.run
+    @ends_with_status
     async def run(self, data: UsageReportInput) -> UsageReportResult:
         # workflow.now() is the run's deterministic clock: a replay reports the same day.
         day = data.report_date or (workflow.now().date() - timedelta(days=1)).isoformat()
@@ -55,6 +58,7 @@ class GenerationReconcilerWorkflow:
     processing ones whose workflow is gone (policy: MaintenanceActivities)."""
 
     @workflow.run
+    @ends_with_status
     async def run(self, data: ReconcileInput) -> ReconcileResult:
         return await workflow.execute_activity_method(
             MaintenanceActivities.reconcile_generations,

@@ -31,6 +31,7 @@ with workflow.unsafe.imports_passed_through():
         OrphanScanState,
     )
     from workflows.retry_policies import FINAL_WRITE, PERSISTENT
+    from workflows.run_status import STATUS_AT_END_PATCH, ends_with_status, set_status, show
 
 SHORT = timedelta(seconds=60)
 # Database bookkeeping retries through outages (PERSISTENT, ~10 min); the write recording
@@ -50,6 +51,7 @@ class MediaDeletionWorkflow:
     """Started after the row's deletion is committed (`media-deletion-{media id}`)."""
 
     @workflow.run
+    @ends_with_status
     async def run(self, data: MediaDeletionInput) -> MediaDeletionResult:
         retry = RetryPolicy(
             initial_interval=timedelta(seconds=data.initial_interval_seconds),
@@ -66,6 +68,8 @@ class MediaDeletionWorkflow:
             )
         except ActivityError as error:
             # Retries exhausted: the dead letter keeps the key for the scheduled retry.
+            if workflow.patched(STATUS_AT_END_PATCH):
+                set_status("failed")  # the object is still there
             await workflow.execute_activity_method(
                 MediaCleanupActivities.record_dead_letter,
                 DeadLetterInput(
@@ -85,6 +89,7 @@ class DeadLetterRetryWorkflow:
     """Every 15 minutes: retry due dead letters batch by batch (bounded per run)."""
 
     @workflow.run
+    @ends_with_status
     async def run(self, data: DeadLetterRetryInput) -> DeadLetterRetryResult:
         totals = DeadLetterBatchResult()
         data = dataclasses.replace(data, attempted_before=workflow.now().isoformat())
@@ -123,6 +128,7 @@ class OrphanScanWorkflow:
     continue-as-new."""
 
     @workflow.run
+    @ends_with_status
     async def run(self, data: OrphanScanInput) -> OrphanScanResult:
         state = data.state
         if state is None:
@@ -157,6 +163,11 @@ class OrphanScanWorkflow:
                     counts[key] = counts.get(key, 0) + value
                 pages += 1
                 cursor = page.next_cursor
+                deleted = sum(v for k, v in counts.items() if k.endswith("deleted"))
+                show(
+                    f"Orphan scan · run {state.runs + 1} · {phase} · page {state.pages + pages}"
+                    f" · {deleted} deleted"
+                )
                 if cursor is None:
                     phase = _next_phase(phase)
                 if phase is not None and self._should_continue(data, pages):

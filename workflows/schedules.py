@@ -25,6 +25,7 @@ from temporalio.client import (
     ScheduleOverlapPolicy,
     SchedulePolicy,
     ScheduleSpec,
+    ScheduleState,
     ScheduleUpdate,
     ScheduleUpdateInput,
 )
@@ -32,7 +33,7 @@ from temporalio.common import Priority, SearchAttributePair, TypedSearchAttribut
 from temporalio.service import RPCError, RPCStatusCode
 
 from core.config import Settings
-from core.temporal import ENTITY_TYPE, MAINTENANCE_QUEUE, PRIORITY_MAINTENANCE
+from core.temporal import ENTITY_TYPE, MAINTENANCE_QUEUE, PRIORITY_MAINTENANCE, STATUS
 from workflows.maintenance import (
     GenerationReconcilerWorkflow,
     SessionCleanupWorkflow,
@@ -147,10 +148,16 @@ def build_schedule(job: JobDefinition, *, prefix: str = "") -> Schedule:
             priority=Priority(priority_key=PRIORITY_MAINTENANCE),
             # Operators find a job's runs in the UI with `EntityType = "orphan_scan"`.
             typed_search_attributes=TypedSearchAttributes(
-                [SearchAttributePair(ENTITY_TYPE, entity_type(job.name))]
+                [
+                    SearchAttributePair(ENTITY_TYPE, entity_type(job.name)),
+                    SearchAttributePair(STATUS, "running"),  # until the run ends (run_status)
+                ]
             ),
             static_summary=job.summary or None,
         ),
+        # What the schedule is for, in the UI's schedule list (a pause replaces it with its
+        # reason).
+        state=ScheduleState(note=f"{job.summary} (kept in sync by the worker)"),
         spec=ScheduleSpec(
             intervals=[ScheduleIntervalSpec(every=job.every, offset=job.offset)],
             jitter=job.jitter,
@@ -220,8 +227,11 @@ async def sync_schedules(
             if not await _differs(client, wanted, current.description):
                 return None  # nothing to do: no update RPC, no new conflict token
             outcome[sid] = "updated"
-            # Keep the live state (an operator's pause and its note).
+            # Keep the live state (an operator's pause and its note); a schedule made
+            # before notes existed gets its note.
             state = current.description.schedule.state
+            if not state.note and not state.paused:
+                state = dataclasses.replace(state, note=wanted.state.note)
             return ScheduleUpdate(schedule=dataclasses.replace(wanted, state=state))
 
         await client.get_schedule_handle(sid).update(update)

@@ -52,6 +52,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from workflows.generation import GenerationWorkflow
     from workflows.retry_policies import FINAL_WRITE, PERSISTENT
+    from workflows.run_status import ends_with_status, set_status, show
     from workflows.types import FinishInput, GenerationInput
 
 # The batch's row marks this version: a later release can drop `_run_legacy` with
@@ -84,6 +85,7 @@ class ShootingGenerationWorkflow:
         return self._progress
 
     @workflow.run
+    @ends_with_status
     async def run(self, batch: ShootingGenerationInput) -> BatchProgress:
         if batch.batch_id is not None and workflow.patched(PAGED_BATCHES):
             return await self._run_paged(batch)
@@ -140,6 +142,7 @@ class ShootingGenerationWorkflow:
             self._progress.running = len(self._running)
             if not self._running:
                 break
+            self._show(batch)
             _done, self._running = await workflow.wait(
                 self._running, return_when=asyncio.FIRST_COMPLETED
             )
@@ -196,20 +199,7 @@ class ShootingGenerationWorkflow:
 
     async def _child(self, batch: ShootingGenerationInput, item: PlannedGeneration) -> None:
         try:
-            outcome = await workflow.execute_child_workflow(
-                GenerationWorkflow.run,
-                GenerationInput(generation_id=item.generation_id),
-                id=f"generation-{item.generation_id}",
-                priority=Priority(
-                    priority_key=PRIORITY_BATCH_CHILD,
-                    fairness_key=fairness_key(batch.organization_id, batch.user_id),
-                ),
-                search_attributes=workflow.info().typed_search_attributes.updated(
-                    SearchAttributePair(ENTITY_ID, item.generation_id),
-                    SearchAttributePair(ENTITY_TYPE, "generation"),
-                    SearchAttributePair(STATUS, "pending"),
-                ),
-            )
+            outcome = await self._run_child(batch, item)
         except (ChildWorkflowError, asyncio.CancelledError) as error:
             if is_cancelled_exception(error):
                 self._progress.cancelled += 1
@@ -224,6 +214,23 @@ class ShootingGenerationWorkflow:
             self._progress.failed += 1
         else:  # completed, or it had ended before the batch reached it
             self._progress.completed += 1
+
+    async def _run_child(self, batch: ShootingGenerationInput, item: PlannedGeneration) -> str:
+        return await workflow.execute_child_workflow(
+            GenerationWorkflow.run,
+            GenerationInput(generation_id=item.generation_id),
+            id=f"generation-{item.generation_id}",
+            priority=Priority(
+                priority_key=PRIORITY_BATCH_CHILD,
+                fairness_key=fairness_key(batch.organization_id, batch.user_id),
+            ),
+            search_attributes=workflow.info().typed_search_attributes.updated(
+                SearchAttributePair(ENTITY_ID, item.generation_id),
+                SearchAttributePair(ENTITY_TYPE, "generation"),
+                SearchAttributePair(STATUS, "pending"),
+            ),
+            static_summary=item.label,
+        )
 
     async def _drain(self) -> None:
         if self._running:
@@ -304,7 +311,14 @@ class ShootingGenerationWorkflow:
         self._progress.completed = counts.completed
         self._progress.failed = counts.failed
         self._progress.cancelled = counts.cancelled
-        workflow.upsert_search_attributes([STATUS.value_set(finished.status)])
+        set_status(finished.status)
+
+    def _show(self, batch: ShootingGenerationInput) -> None:
+        p = self._progress
+        ended = p.completed + p.failed + p.cancelled
+        failed = f" · {p.failed} failed" if p.failed else ""
+        text = f"{ended} of {p.total} shots ended{failed} · {p.running} running · run {p.runs + 1}"
+        show(text, label=batch.label)
 
     def _counts(self) -> BatchCounts:
         p = self._progress
@@ -335,7 +349,7 @@ class ShootingGenerationWorkflow:
             await self._cancel_legacy(running, queue)
             raise
         self._progress.running = 0
-        workflow.upsert_search_attributes([STATUS.value_set("completed")])
+        set_status("completed")
         return self._progress
 
     async def _cancel_legacy(
@@ -359,24 +373,11 @@ class ShootingGenerationWorkflow:
                 retry_policy=RETRY,
             )
             self._progress.cancelled += 1
-        workflow.upsert_search_attributes([STATUS.value_set("cancelled")])
+        set_status("cancelled")
 
     async def _generate(self, batch: ShootingGenerationInput, item: PlannedGeneration) -> None:
         try:
-            outcome = await workflow.execute_child_workflow(
-                GenerationWorkflow.run,
-                GenerationInput(generation_id=item.generation_id),
-                id=f"generation-{item.generation_id}",
-                priority=Priority(
-                    priority_key=PRIORITY_BATCH_CHILD,
-                    fairness_key=fairness_key(batch.organization_id, batch.user_id),
-                ),
-                search_attributes=workflow.info().typed_search_attributes.updated(
-                    SearchAttributePair(ENTITY_ID, item.generation_id),
-                    SearchAttributePair(ENTITY_TYPE, "generation"),
-                    SearchAttributePair(STATUS, "pending"),
-                ),
-            )
+            outcome = await self._run_child(batch, item)
         except (ChildWorkflowError, asyncio.CancelledError):
             self._progress.cancelled += 1
             return

@@ -49,6 +49,7 @@ class GenerationPlan:
     poll_interval_seconds: int
     sim: dict[str, Any] | None = None  # fault knobs passed through to compute_sim
     already_finished: bool = False  # a re-delivered start for a finished generation
+    status: str | None = None  # the generation's status when the plan was read
 
 
 @dataclass(frozen=True)

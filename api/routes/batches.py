@@ -18,7 +18,7 @@ from models.base import Page
 from models.generation import ShootingGenerateRequest
 from models.jobs import JobStatus
 from models.shooting_generation import ShootingGeneration, ShootingGenerationPublic
-from services import app_settings, batches, generation_config
+from services import app_settings, batches, generation_config, run_labels
 from services.errors import WorkflowUnavailable
 from workflows.batch_types import ShootingGenerationInput
 
@@ -45,7 +45,9 @@ async def _running(client: Client, workflow_id: str) -> bool:
     return description.status == WorkflowExecutionStatus.RUNNING
 
 
-def _input(batch: ShootingGeneration, settings: Settings, window: int) -> ShootingGenerationInput:
+def _input(
+    batch: ShootingGeneration, settings: Settings, window: int, label: str | None
+) -> ShootingGenerationInput:
     return ShootingGenerationInput(
         shooting_id=str(batch.shooting_id),
         user_id=str(batch.requested_by),
@@ -57,6 +59,7 @@ def _input(batch: ShootingGeneration, settings: Settings, window: int) -> Shooti
         batch_id=str(batch.id),
         page_size=settings.BATCH_PAGE_SIZE,
         pages_per_run=settings.BATCH_PAGES_PER_RUN,
+        label=label,
     )
 
 
@@ -89,11 +92,20 @@ async def generate_shooting(
     await session.commit()
     if created:
         window = await app_settings.get_value(session, settings, "max_concurrent_shot_generations")
+        label = await run_labels.batch(
+            session,
+            batch_id=batch.id,
+            shooting_id=batch.shooting_id,
+            look_id=batch.look_id,
+            organization_id=batch.organization_id,
+            total=batch.total,
+        )
         try:
             await start_shooting_generation(
                 client,
-                _input(batch, settings, int(window)),
+                _input(batch, settings, int(window), label.summary),
                 task_queue_prefix=settings.TASK_QUEUE_PREFIX,
+                details=label.details,
             )
         except RPCError as error:
             await batches.end_without_workflow(

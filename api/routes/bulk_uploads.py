@@ -21,7 +21,7 @@ from core.storage import ObjectStore
 from core.temporal import ui_url
 from models.base import Page
 from models.jobs import BulkUpload, JobStatus
-from services import bulk_uploads
+from services import bulk_uploads, run_labels
 from services.bulk_uploads import BulkUploadPublic, PayloadTooLarge, RowErrorPublic
 from services.errors import BadRequest, DomainError, WorkflowUnavailable
 
@@ -161,6 +161,7 @@ async def create_bulk_upload(
         except (BotoCoreError, ClientError) as error:
             # The copy is the upload's now; the orphan scan's temp TTL removes this one.
             log.warning("could not delete consumed upload %s: %s", consumed, error)
+    label = await run_labels.bulk_upload(session, upload)
     try:
         client = await temporal.get()
         await start_bulk_upload(
@@ -169,6 +170,7 @@ async def create_bulk_upload(
             organization_id=upload.organization_id,
             owner_id=upload.owner_id,
             task_queue_prefix=settings.TASK_QUEUE_PREFIX,
+            label=label,
         )
     except (RPCError, RuntimeError) as error:
         bulk_uploads.fail_to_start(upload, str(error))

@@ -12,7 +12,7 @@ from api.deps import ScopeDep, SessionDep, SettingsDep, TemporalDep
 from core.starts import start_caption
 from core.temporal import ui_url
 from models.media import EntityType
-from services import files, products, uploads
+from services import files, products, run_labels, uploads
 from services.errors import BadRequest, WorkflowUnavailable
 
 router = APIRouter(prefix="/captions", tags=["captions"])
@@ -45,8 +45,10 @@ async def caption(
     temporal: TemporalDep,
 ) -> CaptionStarted:
     """Start CaptionWorkflow; empty `caption`/`alt_text` (and description) get filled."""
+    product_name: str | None = None
     if body.product_id is not None:
         product = await products.get(session, scope, body.product_id)
+        product_name = product.name
         images = (await uploads.images_of(session, EntityType.PRODUCT, [product.id])).get(
             product.id, []
         )
@@ -59,6 +61,9 @@ async def caption(
         user = await files.user_of_scope(session, scope)
         media = await files.visible_media(session, user, body.media_resource_id)
         media_id, organization_id = media.id, media.organization_id
+    label = await run_labels.caption(
+        session, media_id=media_id, product_name=product_name, organization_id=organization_id
+    )
     try:
         client = await temporal.get()
         handle = await start_caption(
@@ -69,6 +74,7 @@ async def caption(
             owner_id=scope.user_id,
             task_queue_prefix=settings.TASK_QUEUE_PREFIX,
             deadline_seconds=settings.CAPTION_DEADLINE_SECONDS,
+            label=label,
         )
     except RPCError as error:
         raise WorkflowUnavailable(f"Could not start captioning: {error}") from error

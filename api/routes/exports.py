@@ -18,7 +18,7 @@ from core.temporal import ui_url
 from models.base import Page
 from models.export_schemas import ExportCreate, ExportPublic
 from models.jobs import Export, JobStatus
-from services import exports
+from services import exports, run_labels
 from services.errors import WorkflowUnavailable
 
 router = APIRouter(prefix="/exports", tags=["exports"])
@@ -61,6 +61,7 @@ async def create_export(
     Follow it on the WebSocket (`export.updated|completed|failed`) or GET /exports/{id}."""
     export = await exports.create(session, scope, body, allow=outbound.allow_list(settings))
     await session.commit()
+    label = await run_labels.export(session, export)
     client = await temporal.get()
     try:
         await start_export(
@@ -70,6 +71,7 @@ async def create_export(
             owner_id=export.owner_id,
             shooting_id=export.shooting_id,
             task_queue_prefix=settings.TASK_QUEUE_PREFIX,
+            label=label,
         )
     except RPCError as error:
         # The row is committed and stays `pending`; starting it again is idempotent.

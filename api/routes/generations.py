@@ -26,7 +26,7 @@ from models.generation import (
     PredictionPublic,
     ShotGenerateRequest,
 )
-from services import generation_config, generations, predictions
+from services import generation_config, generations, predictions, run_labels
 from services.errors import WorkflowUnavailable
 
 router = APIRouter(tags=["generations"])
@@ -41,7 +41,10 @@ async def _public(
     return public
 
 
-async def _start(temporal: LazyClient, settings: Settings, generation: Generation) -> None:
+async def _start(
+    session: SessionDep, temporal: LazyClient, settings: Settings, generation: Generation
+) -> None:
+    label = await run_labels.generation(session, generation)
     client = await temporal.get()
     try:
         await start_generation(
@@ -51,6 +54,7 @@ async def _start(temporal: LazyClient, settings: Settings, generation: Generatio
             owner_id=generation.owner_id,
             shooting_id=generation.shooting_id,
             task_queue_prefix=settings.TASK_QUEUE_PREFIX,
+            label=label,
         )
     except RPCError as error:
         # The row is committed and stays `pending`: the reconciler schedule starts it later.
@@ -90,7 +94,7 @@ async def _create_and_start(
         update={"predictions": [], "temporal_ui_url": ui_url(settings, generation.workflow_id)},
     )
     await _announce(redis, public, "created")
-    await _start(temporal, settings, generation)
+    await _start(session, temporal, settings, generation)
     return public
 
 
@@ -162,7 +166,12 @@ async def list_generations(
 async def read_generation(
     generation_id: uuid.UUID, session: SessionDep, scope: ScopeDep, settings: SettingsDep
 ) -> GenerationPublic:
-    return await _public(session, settings, await generations.get(session, scope, generation_id))
+    """The generation with `compute_inputs`, what was sent to Compute (support reads it)."""
+    generation = await generations.get(session, scope, generation_id)
+    (public,) = await generations.publics(
+        session, [generation], ui_url=lambda wid: ui_url(settings, wid), with_inputs=True
+    )
+    return public
 
 
 @router.post("/generations/{generation_id}/cancel", status_code=202)
@@ -215,7 +224,7 @@ async def retry_generation(
     await generations.prepare_retry(session, generation)
     await session.commit()
     await _announce(redis, await _public(session, settings, generation), "updated")
-    await _start(temporal, settings, generation)
+    await _start(session, temporal, settings, generation)
     return await _public(session, settings, generation)
 
 

@@ -14,7 +14,7 @@ from core.starts import start_caption
 from core.temporal import LazyClient
 from models.base import Page
 from models.product import ProductCreate, ProductPublic, ProductUpdate
-from services import products, uploads
+from services import products, run_labels, uploads
 
 router = APIRouter(prefix="/products", tags=["products"])
 log = logging.getLogger(__name__)
@@ -59,12 +59,20 @@ async def create_product(
     await uploads.discard_consumed(session, store)
     (public,) = await products.publics(session, [product])
     if public.cover_image_id is not None:
-        await _start_caption(temporal, settings, public)
+        await _start_caption(session, temporal, settings, public)
     return public
 
 
-async def _start_caption(temporal: LazyClient, settings: Settings, product: ProductPublic) -> None:
+async def _start_caption(
+    session: SessionDep, temporal: LazyClient, settings: Settings, product: ProductPublic
+) -> None:
     assert product.cover_image_id is not None
+    label = await run_labels.caption(
+        session,
+        media_id=product.cover_image_id,
+        product_name=product.name,
+        organization_id=product.organization_id,
+    )
     try:
         client = await temporal.get()
         await start_caption(
@@ -75,6 +83,7 @@ async def _start_caption(temporal: LazyClient, settings: Settings, product: Prod
             owner_id=product.owner_id,
             task_queue_prefix=settings.TASK_QUEUE_PREFIX,
             deadline_seconds=settings.CAPTION_DEADLINE_SECONDS,
+            label=label,
         )
     except (RPCError, RuntimeError) as error:
         # Captioning is an enrichment: the product exists either way.

@@ -24,7 +24,9 @@ async def create_look(
     body: ShootingLookCreateIn, session: SessionDep, scope: ScopeDep
 ) -> ShootingLookPublic:
     """Add a look to `shooting_id`; one shot is created per shot type."""
-    data = ShootingLookCreate.model_validate(body.model_dump(exclude={"shooting_id"}))
+    data = ShootingLookCreate.model_validate(
+        body.model_dump(exclude={"shooting_id"}, exclude_unset=True)
+    )
     look = await looks.create(session, scope, body.shooting_id, data)
     await session.commit()
     return (await looks.publics(session, [look]))[0]

@@ -19,9 +19,12 @@ from models.jobs import Export
 from models.media import MediaResource
 from tests.helpers import PREFIX, Api, UserHandle
 
-# Routes that are not tenant-scoped: the caller's own account, auth, superuser admin, health.
+# Routes that are not tenant-scoped: the caller's own account, auth, superuser admin, health,
+# and the global catalogue of generation models (everybody reads it, superusers write it:
+# tests/generation_models/test_api.py checks both).
 EXEMPT_PREFIXES = (
     "/admin",
+    "/generation-models",
     "/login",
     "/logout",
     "/users",
@@ -136,6 +139,8 @@ async def _victim_world(api: Api, app: FastAPI, victim: UserHandle) -> dict[str,
     # An invitation of the victim's organization to an address that is not the attacker's:
     # neither its organization's routes nor the invitee's (accept, decline) may reach it.
     invitation = await api.invite(org, victim, f"invitee-{uuid.uuid4().hex[:8]}@example.com")
+    product = await make("/products/", {"name": "Dress"})
+    outfit = await make("/outfits/", {"name": "Look 1", "product_ids": [product]})
     return {
         "invitations": invitation["id"],
         "bulk-uploads": str(bulk_upload.id),
@@ -145,7 +150,8 @@ async def _victim_world(api: Api, app: FastAPI, victim: UserHandle) -> dict[str,
         "media-resources": media,
         "organizations": org,
         "members": victim.id,
-        "products": await make("/products/", {"name": "Dress"}),
+        "products": product,
+        "outfits": outfit,
         "subjects": await make("/subjects/", {"name": "Ava"}),
         "styles": await make("/styles/", {"name": "Editorial"}),
         "shot-types": shot_type,
@@ -234,7 +240,7 @@ async def test_other_organization_gets_404_on_every_scoped_route(
     assert checked > 50
 
     # Nothing the attacker tried changed the victim's resources.
-    for collection in ("products", "shootings", "shots", "guidelines", "shot-types"):
+    for collection in ("products", "outfits", "shootings", "shots", "guidelines", "shot-types"):
         r = await api.get(
             f"/{collection}/{world[collection]}",
             as_=victim,

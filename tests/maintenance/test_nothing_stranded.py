@@ -238,7 +238,7 @@ async def _look(api: Api, user: UserHandle, shooting_id: str, *types: str) -> di
     )
 
 
-async def test_deleting_a_shooting_look_or_shot_reclaims_their_images(
+async def test_deleting_an_outfit_shooting_look_or_shot_reclaims_their_images(
     mt_api: Api,
     mt_app: FastAPI,
     mt_temporal: Client,
@@ -252,10 +252,15 @@ async def test_deleting_a_shooting_look_or_shot_reclaims_their_images(
     back = (await mt_api.create("/shot-types/", {"name": "Back"}, as_=user, org=org))["id"]
     media: list[MediaResource] = []
 
-    # A shooting: its looks' outfit images and its shots' revision images.
+    # An outfit's images (outfits outlive looks: they go with the outfit or its org).
+    outfit = await mt_api.create("/outfits/", {"name": "O"}, as_=user, org=org)
+    media.append(await _plant(mt_app, store, EntityType.OUTFIT, outfit["id"], org))
+    r = await mt_api.delete(f"/outfits/{outfit['id']}", as_=user, params=params)
+    assert r.status_code == 204, r.text
+
+    # A shooting: its shots' revision images.
     shooting = await mt_api.create("/shootings/", {"name": "S"}, as_=user, org=org)
     look = await _look(mt_api, user, shooting["id"], front, back)
-    media.append(await _plant(mt_app, store, EntityType.OUTFIT, look["id"], org))
     for shot_id in look["shot_ids"]:
         media.append(await _revision_image(mt_app, store, shot_id, org))
     r = await mt_api.delete(f"/shootings/{shooting['id']}", as_=user, params=params)
@@ -264,7 +269,6 @@ async def test_deleting_a_shooting_look_or_shot_reclaims_their_images(
     # A look on its own, and a shot dropped from a look (its shot type removed).
     shooting = await mt_api.create("/shootings/", {"name": "T"}, as_=user, org=org)
     look = await _look(mt_api, user, shooting["id"], front)
-    media.append(await _plant(mt_app, store, EntityType.OUTFIT, look["id"], org))
     media.append(await _revision_image(mt_app, store, look["shot_ids"][0], org))
     r = await mt_api.delete(f"/shooting-looks/{look['id']}", as_=user, params=params)
     assert r.status_code == 204, r.text

@@ -54,8 +54,10 @@ async def test_sync_creates_then_changes_nothing_then_updates(
         assert action.workflow == workflow
         assert action.task_queue == prefix + MAINTENANCE_QUEUE
         assert action.execution_timeout is not None
-        (attribute,) = action.typed_search_attributes
-        assert attribute.value == name.replace("-", "_")
+        attributes = {p.key.name: p.value for p in action.typed_search_attributes}
+        assert attributes == {"EntityType": name.replace("-", "_"), "SartiqStatus": "running"}
+        # The schedule says what it is for (its note, in the UI's schedule list).
+        assert schedule.state.note and "kept in sync by the worker" in schedule.state.note
         (interval,) = schedule.spec.intervals
         assert interval.every == every and interval.offset == offset
         assert schedule.spec.jitter is not None and schedule.spec.jitter < every

@@ -10,6 +10,7 @@ from sqlmodel import SQLModel
 
 from models.media import EntityType
 from models.organization import Organization
+from models.outfit import Outfit
 from models.preset import BackgroundPreset
 from models.product import Product
 from models.shooting import Shooting, ShootingLook
@@ -30,6 +31,7 @@ TESTED_DELETE_PATHS: tuple[type[SQLModel], ...] = (
     Shot,
     ShootingLook,
     Shooting,
+    Outfit,
     Organization,
 )
 
