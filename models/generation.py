@@ -126,6 +126,21 @@ class Generation(IdMixin, TimestampMixin, TenantMixin, table=True):
     # The exact `inputs` sent to Compute (image keys, not presigned URLs), set at
     # submission: what support reads to reproduce a generation.
     compute_inputs: dict[str, Any] | None = Field(default=None, sa_type=JSONB, nullable=True)
+    # The image a strategy with a source works on (EDITING, REFINE, …): a prediction of the
+    # organization's, or one of its media. use_alter: prediction references generation.
+    source_prediction_id: uuid.UUID | None = Field(
+        default=None,
+        sa_column=sa.Column(
+            sa.Uuid,
+            sa.ForeignKey("prediction.id", ondelete="SET NULL", use_alter=True),
+            nullable=True,
+        ),
+    )
+    source_media_id: uuid.UUID | None = Field(
+        default=None, foreign_key="media_resource.id", ondelete="SET NULL"
+    )
+    # Where its time went, in seconds: queued, compute, ingest, total (set as it ends).
+    timings: dict[str, float] | None = Field(default=None, sa_type=JSONB, nullable=True)
 
 
 # One output of a generation.
