@@ -250,6 +250,8 @@ class GenerationActivities:
             await generations.complete(
                 session, generation, best_try=data.best_try, best_score=data.best_score
             )
+            if data.provider:  # the fallback's, when the workflow moved the task there
+                generation.provider = data.provider
         # A retry after the commit re-announces (deduplicated), so no event is lost.
         pending = [await self._generation_event(session, generation, "completed")]
         if generation.shot_id is not None:

@@ -95,6 +95,9 @@ class TaskSim(BaseModel):
     # A generation that "completes" with outputs the backend must refuse: bytes that are not
     # an image, or a key in the result with no object behind it (a 404 on the output).
     broken_output: Literal["not_image", "missing"] | None = None
+    # A provider that is down: a task whose `inputs.model.provider` is this one fails with
+    # `provider_error` (the backend then tries the model's fallback provider).
+    fail_provider: str | None = Field(default=None, max_length=128)
 
 
 def rate(value: bool | float | None, default: float) -> float:

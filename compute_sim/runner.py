@@ -46,9 +46,18 @@ def task_rng(inputs: dict[str, Any]) -> random.Random:
     return random.Random()
 
 
-def make_plan(config: SimConfig, sim: TaskSim | None, rng: random.Random) -> TaskPlan:
+def make_plan(
+    config: SimConfig, sim: TaskSim | None, rng: random.Random, provider: str | None = None
+) -> TaskPlan:
     """Fix the task's fate now: per-task `sim` fields win over the server-wide knobs."""
     sim = sim or TaskSim()
+    if sim.fail_provider is not None and sim.fail_provider == provider:
+        sim = sim.model_copy(
+            update={
+                "fail": f"Provider {provider} is unavailable",
+                "error_category": "provider_error",
+            }
+        )
     if sim.fail is None:
         failing = config.failure_rate > 0 and rng.random() < config.failure_rate
         fail_message = DEFAULT_FAILURE_MESSAGE if failing else None
@@ -105,7 +114,9 @@ class TaskRunner:
     def new_task(self, body: TaskCreate, sim: TaskSim | None, key: str | None) -> SimTask:
         config = self._config()
         rng = task_rng(body.inputs)
-        plan = make_plan(config, sim, rng)
+        model = body.inputs.get("model")
+        provider = model.get("provider") if isinstance(model, dict) else None
+        plan = make_plan(config, sim, rng, provider)
         emitter = TaskEventEmitter(
             self._publisher,
             rng,

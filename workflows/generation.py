@@ -10,7 +10,6 @@ ends `cancelled`.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from datetime import datetime, timedelta
 
 from temporalio import workflow
@@ -19,19 +18,20 @@ from temporalio.exceptions import ActivityError, is_cancelled_exception
 with workflow.unsafe.imports_passed_through():
     from activities.generation import GenerationActivities
     from workflows.generation_rules import (
-        TERMINAL,
+        FALLBACK_PATCH,
         GenerationFailed,
         bounded,
         cause_message,
-        details,
         failure_category,
+        on_fallback,
         out_of_time,
-        overall,
         past_deadline,
+        provider_of,
         terminal_snapshot,
         tries,
     )
-    from workflows.retry_policies import BEST_EFFORT, FINAL_WRITE, PERSISTENT
+    from workflows.generation_tasks import SHORT, ComputeTaskSteps
+    from workflows.retry_policies import FINAL_WRITE, PERSISTENT
     from workflows.run_status import ends_with_status, set_status, show
     from workflows.types import (
         CompleteInput,
@@ -40,7 +40,6 @@ with workflow.unsafe.imports_passed_through():
         GenerationInput,
         GenerationPlan,
         GenerationProgress,
-        ProgressInput,
         RecordAndCompleteInput,
         RecordTryInput,
         StoreOutputsInput,
@@ -50,19 +49,14 @@ with workflow.unsafe.imports_passed_through():
     )
 
 
-# workflow.patched id: a compute task that cannot be cancelled no longer fails the run.
-CANCEL_FAILURE_PATCH = "cancel-failure-keeps-outcome"
 # workflow.patched id: a single-try generation records its outputs and completes in one
 # activity (record_and_complete) instead of record_try then complete.
 RECORD_WITH_COMPLETE_PATCH = "single-try-records-with-complete"
-SHORT = timedelta(seconds=30)
 CANCELLED = "Cancelled by request"
-# How much progress must accumulate before it is written to the database and the socket.
-PROGRESS_STEP = 0.25
 
 
 @workflow.defn(name="GenerationWorkflow")
-class GenerationWorkflow:
+class GenerationWorkflow(ComputeTaskSteps):
     def __init__(self) -> None:
         self._status = "pending"
         self._progress = 0.0
@@ -72,6 +66,7 @@ class GenerationWorkflow:
         self._best_score: float | None = None
         self._terminal: dict[str, TaskSnapshot] = {}
         self._task_progress: dict[str, float] = {}
+        self._providers: dict[int, str | None] = {}  # the provider of each try's task
 
     # -- messages ------------------------------------------------------------------------
 
@@ -197,7 +192,9 @@ class GenerationWorkflow:
                     RecordAndCompleteInput(
                         record=record,
                         complete=CompleteInput(
-                            generation_id=plan.generation_id, best_try=try_number
+                            generation_id=plan.generation_id,
+                            best_try=try_number,
+                            provider=self._providers.get(try_number),
                         ),
                     ),
                     start_to_close_timeout=SHORT,
@@ -224,6 +221,7 @@ class GenerationWorkflow:
                 generation_id=plan.generation_id,
                 best_try=best_try,
                 best_score=self._best_score,
+                provider=self._providers.get(best_try),
             ),
             start_to_close_timeout=SHORT,
             schedule_to_close_timeout=bounded(deadline),
@@ -238,12 +236,16 @@ class GenerationWorkflow:
         try_number: int,
         deadline: datetime,
         inputs: dict | None = None,
+        *,
+        fallback: bool = False,
     ) -> TaskOutput:
-        """Submit one compute task, wait for it to end, and return its output."""
+        """Submit one compute task, wait for it to end, and return its output; a task that
+        failed on its provider runs once more on the model's fallback provider."""
+        key = f"{plan.generation_id}:{plan.attempt}:{try_number}:{task_type}"
         submit = SubmitTaskInput(
             generation_id=plan.generation_id,
             task_type=task_type,
-            idempotency_key=f"{plan.generation_id}:{plan.attempt}:{try_number}:{task_type}",
+            idempotency_key=f"{key}:fallback" if fallback else key,
             try_number=try_number,
             inputs=inputs if inputs is not None else plan.inputs,
             num_outputs=plan.num_outputs if task_type == "generation" else 1,
@@ -272,6 +274,14 @@ class GenerationWorkflow:
             if is_cancelled_exception(error):
                 await self._cancel_task(task_id)
             raise
+        if task_type == "generation":
+            self._providers[try_number] = provider_of(submit.inputs)
+        moved = None if fallback else on_fallback(submit.inputs, snapshot.error_category)
+        if snapshot.status == "failed" and moved and workflow.patched(FALLBACK_PATCH):
+            workflow.logger.warning("provider failed; trying %s", provider_of(moved))
+            return await self._run_task(
+                plan, task_type, try_number, deadline, inputs=moved, fallback=True
+            )
         if snapshot.status != "completed":
             raise GenerationFailed(
                 snapshot.error_message or f"Compute task {snapshot.status}",
@@ -284,95 +294,6 @@ class GenerationWorkflow:
             schedule_to_close_timeout=bounded(deadline),
             retry_policy=PERSISTENT,
         )
-
-    async def _submit(self, submit: SubmitTaskInput, deadline: datetime | None = None) -> str:
-        return await workflow.execute_activity_method(
-            GenerationActivities.submit_task,
-            submit,
-            start_to_close_timeout=SHORT,
-            schedule_to_close_timeout=bounded(deadline) if deadline else None,
-            retry_policy=PERSISTENT,
-        )
-
-    async def _cancel_submitted(self, submit: SubmitTaskInput) -> None:
-        """A cancel landed while the task was being submitted: the task may exist already
-        (the activity goes on without us). Submitting again under the same idempotency key
-        finds it (or creates the only one there will be), so it can be cancelled."""
-        with contextlib.suppress(ActivityError):
-            await self._cancel_task(await self._submit(submit))
-
-    async def _wait_for(
-        self, task_id: str, plan: GenerationPlan, deadline: datetime
-    ) -> TaskSnapshot:
-        """Until the task ends: signals first, a status poll whenever they go quiet."""
-        poll_every = timedelta(seconds=plan.poll_interval_seconds)
-        while task_id not in self._terminal:
-            remaining = deadline - workflow.now()
-            if remaining <= timedelta(0):
-                await self._cancel_task(task_id)
-                raise GenerationFailed(past_deadline(plan), "deadline_exceeded")
-            try:
-                await workflow.wait_condition(
-                    lambda: (
-                        task_id in self._terminal
-                        or self._overall(plan, task_id) - self._reported_progress >= PROGRESS_STEP
-                    ),
-                    timeout=min(poll_every, remaining),
-                )
-            except TimeoutError:  # the wait's own timeout: poll
-                try:
-                    snapshot: TaskSnapshot = await workflow.execute_activity_method(
-                        GenerationActivities.poll_task,
-                        task_id,
-                        start_to_close_timeout=SHORT,
-                        # Compute out of reach until the deadline: the loop fails it then.
-                        schedule_to_close_timeout=bounded(deadline, grace=timedelta(0)),
-                        retry_policy=PERSISTENT,
-                    )
-                except ActivityError as error:
-                    if not out_of_time(error):
-                        raise
-                    continue
-                if snapshot.status in TERMINAL:
-                    self._terminal.setdefault(task_id, snapshot)
-                else:
-                    self._task_progress[task_id] = max(
-                        self._task_progress.get(task_id, 0.0), snapshot.progress
-                    )
-            await self._report_progress(plan, task_id)
-        return self._terminal[task_id]
-
-    def _overall(self, plan: GenerationPlan, task_id: str) -> float:
-        return overall(plan, self._try, self._task_progress.get(task_id, 0.0), self._progress)
-
-    async def _report_progress(self, plan: GenerationPlan, task_id: str) -> None:
-        self._progress = self._overall(plan, task_id)
-        self._show(plan)
-        if self._progress - self._reported_progress < PROGRESS_STEP:
-            return
-        self._reported_progress = self._progress
-        await workflow.execute_activity_method(
-            GenerationActivities.record_progress,
-            ProgressInput(generation_id=plan.generation_id, progress=round(self._progress, 3)),
-            start_to_close_timeout=SHORT,
-            retry_policy=PERSISTENT,
-        )
-
-    async def _cancel_task(self, task_id: str) -> None:
-        try:
-            await workflow.execute_activity_method(
-                GenerationActivities.cancel_task,
-                task_id,
-                start_to_close_timeout=SHORT,
-                retry_policy=BEST_EFFORT,
-            )
-        except ActivityError as error:
-            # Compute refused the cancel five times: the generation still ends as the user
-            # (or the deadline) decided; its task's late result is ignored. Before the patch
-            # such a failure turned a cancel into `failed` (compute_error).
-            if is_cancelled_exception(error) or not workflow.patched(CANCEL_FAILURE_PATCH):
-                raise
-            workflow.logger.warning("compute task %s could not be cancelled: %s", task_id, error)
 
     async def _finish(self, generation_id: str, status: str, message: str, category: str) -> None:
         self._set_status(status)
@@ -391,6 +312,3 @@ class GenerationWorkflow:
     def _set_status(self, status: str) -> None:
         self._status = status
         set_status(status)
-
-    def _show(self, plan: GenerationPlan) -> None:
-        show(details(plan, self._try, self._progress))

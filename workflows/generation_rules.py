@@ -4,6 +4,7 @@ long what follows the compute task may take. Deterministic (workflow.now only)."
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError, RetryState
@@ -74,6 +75,31 @@ def terminal_snapshot(event: ComputeEvent, progress: float) -> TaskSnapshot | No
         error_message=event.error_message,
         error_category=event.error_category,
     )
+
+
+# Compute's error categories that blame the provider (compute_sim: `provider_error`): a
+# task failing with one is tried once more on the model's fallback provider.
+PROVIDER_CATEGORIES = frozenset({"provider_error", "provider_unavailable", "provider_timeout"})
+# workflow.patched id: a provider failure is retried once on the fallback provider.
+FALLBACK_PATCH = "fallback-provider"
+
+
+def provider_of(inputs: dict[str, Any]) -> str | None:
+    model = inputs.get("model")
+    return model.get("provider") if isinstance(model, dict) else None
+
+
+def on_fallback(inputs: dict[str, Any], category: str | None) -> dict[str, Any] | None:
+    """The task's inputs moved to the model's fallback provider, when the failure blames
+    the provider and there is one to move to (None: the failure stands)."""
+    model = inputs.get("model")
+    if category not in PROVIDER_CATEGORIES or not isinstance(model, dict):
+        return None
+    fallback = model.get("fallback_provider")
+    if not fallback or fallback == model.get("provider"):
+        return None
+    moved = {k: v for k, v in model.items() if k != "fallback_provider"}
+    return {**inputs, "model": {**moved, "provider": fallback}}
 
 
 def tries(plan: GenerationPlan) -> int:

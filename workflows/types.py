@@ -127,6 +127,7 @@ class CompleteInput:
     generation_id: str
     best_try: int
     best_score: float | None = None
+    provider: str | None = None  # the provider whose outputs the best try kept
 
 
 @dataclass(frozen=True)
