@@ -1,6 +1,11 @@
 """Where figures go as they are measured: each one gets the machine's load while it was
-measured (and a flag when the 1-minute load average was above the core count), and the JSON
-and Markdown reports are rewritten at once, so a run cut short still reports what it got."""
+measured, and the JSON and Markdown reports are rewritten at once, so a run cut short still
+reports what it got.
+
+A figure is flagged OVERLOADED when the 1-minute load average went above the core count
+while it was measured *and* work from outside the run took at least one core's worth of it
+on average (bench/outside_load.py): the run's own processes alone put a 2-core machine above
+its cores, so the load average by itself would flag every figure."""
 
 from __future__ import annotations
 
@@ -12,7 +17,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from bench import report
+from bench import outside_load, report
 from bench.figures import Figure
 
 Log = Callable[[str], None]
@@ -24,15 +29,17 @@ class LoadSampler:
 
     def __init__(self, every: float = 1.0) -> None:
         self.every = every
-        self.samples: list[tuple[float, float]] = []  # (monotonic, 1-min load)
+        # (monotonic, 1-min load, runnable tasks outside the run)
+        self.samples: list[tuple[float, float, int]] = []
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
 
     def sample(self) -> tuple[float, float, float]:
         load = os.getloadavg()
+        others = outside_load.outside()
         with self._lock:
-            self.samples.append((time.monotonic(), load[0]))
+            self.samples.append((time.monotonic(), load[0], others))
         return load
 
     def _loop(self) -> None:
@@ -52,7 +59,13 @@ class LoadSampler:
 
     def max_since(self, since: float) -> float:
         with self._lock:
-            return max((load for at, load in self.samples if at >= since), default=0.0)
+            return max((load for at, load, _ in self.samples if at >= since), default=0.0)
+
+    def outside_since(self, since: float) -> float:
+        """The mean number of runnable tasks outside the run since `since`."""
+        with self._lock:
+            seen = [others for at, _, others in self.samples if at >= since]
+        return sum(seen) / len(seen) if seen else 0.0
 
 
 class Recorder:
@@ -103,6 +116,7 @@ class Recorder:
         else:
             _label, since, start, idle = self._window
         peak = max(start[0], end[0], self.sampler.max_since(since))
+        others = self.sampler.outside_since(since)
         return {
             "load_1m_start": round(start[0], 2),
             "load_1m_end": round(end[0], 2),
@@ -110,8 +124,11 @@ class Recorder:
             "load_start": [round(x, 2) for x in start],
             "load_end": [round(x, 2) for x in end],
             "cpus": self.cpus,
-            # The figure competed with something else for the cores: not comparable.
-            "overloaded": peak > self.cpus,
+            "load_above_cores": peak > self.cpus,
+            "outside_runnable_avg": round(others, 2),
+            # The figure competed with work from outside the run for the cores: not
+            # comparable with a quiet run.
+            "overloaded": peak > self.cpus and others >= 1.0,
             **idle,
         }
 
@@ -124,8 +141,9 @@ class Recorder:
         c = figure.conditions
         self.log(
             f"{figure.id} measured: load {c['load_1m_start']:.2f} -> {c['load_1m_end']:.2f}, "
-            f"max {c['load_1m_max']:.2f} ({self.cpus} CPUs)"
-            + (" OVERLOADED: load above the core count" if c["overloaded"] else "")
+            f"max {c['load_1m_max']:.2f}, outside the run {c['outside_runnable_avg']:.2f}"
+            f" runnable ({self.cpus} CPUs)"
+            + (" OVERLOADED: load above the cores, from outside the run" if c["overloaded"] else "")
         )
         self.write("running")
         return True

@@ -105,6 +105,8 @@ def _load(figure: Figure) -> str:
     if not c:
         return ""
     text = f"{c['load_1m_start']:.2f}-{c['load_1m_end']:.2f} (max {c['load_1m_max']:.2f})"
+    if "outside_runnable_avg" in c:
+        text += f", outside {c['outside_runnable_avg']:.2f}"
     return f"{text} {OVERLOADED}" if figure.overloaded else text
 
 
@@ -150,9 +152,9 @@ def _overload_lines(figures: list[Figure], info: dict[str, Any]) -> list[str]:
         return []
     return [
         f"**{OVERLOADED}: {', '.join(flagged)} measured while the 1-minute load average was "
-        f"above the {info['cpus']} CPUs: more work wanted the cores than there were, so these "
-        "figures read low. The run's own processes count too; a start load already above "
-        "the cores means work from before the figure or from outside the run.**",
+        f"above the {info['cpus']} CPUs and work from outside the run kept at least one task "
+        "runnable on average: something else competed for the cores, so these figures read "
+        "low.**",
         "",
     ]
 
@@ -174,7 +176,10 @@ def markdown(
         "Every ratio compares with a baseline measured in the same run on the same services "
         "(see `bench/` for each baseline); throughput ratios are ours / baseline (higher is "
         "better), latency ratios ours / baseline (lower is better). `load 1m` is the machine's "
-        "1-minute load average at the start and end of each figure and its maximum meanwhile.",
+        "1-minute load average at the start and end of each figure and its maximum meanwhile; "
+        "`outside` the mean number of runnable tasks that were not the run's (bench/"
+        "outside_load.py). The run's own processes put this 2-core machine above its cores "
+        "by themselves; a figure is flagged only when outside work competed too.",
         "",
         *_overload_lines(figures, info),
         "| " + " | ".join(HEADER) + " |",

@@ -4,28 +4,32 @@ a figure measured above the core count is flagged (no services: the benchmarks a
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from bench import report, runner
+from bench import outside_load, report, runner
 from bench.figures import Figure
 from bench.recorder import LoadSampler, Recorder
 
 
 class FixedLoad(LoadSampler):
-    """A sampler reading `loads` one by one (the last one over and over)."""
+    """A sampler reading `loads` one by one (the last one over and over), with `outside`
+    runnable tasks that are not the run's at every sample."""
 
-    def __init__(self, loads: list[float]) -> None:
+    def __init__(self, loads: list[float], outside: int = 0) -> None:
         super().__init__()
         self.loads = loads
+        self.outside = outside
 
     def sample(self) -> tuple[float, float, float]:
         load = self.loads.pop(0) if len(self.loads) > 1 else self.loads[0]
         with self._lock:
-            self.samples.append((time.monotonic(), load))
+            self.samples.append((time.monotonic(), load, self.outside))
         return (load, load / 2, load / 4)
 
 
@@ -66,7 +70,7 @@ def test_figures_of_benchmarks_not_asked_for_are_dropped(tmp_path: Path) -> None
 def test_a_figure_measured_above_the_core_count_is_flagged(tmp_path: Path) -> None:
     json_path, md_path = tmp_path / "b.json", tmp_path / "b.md"
     # Start 0.8, a peak of 3.5 sampled meanwhile, end 1.2 on a 2-core machine.
-    sampler = FixedLoad([0.8, 3.5, 1.2])
+    sampler = FixedLoad([0.8, 3.5, 1.2], outside=2)
     rec = Recorder(["P1", "P3"], json_path, md_path, cpus=2, sampler=sampler)
     rec.begin("P1")
     sampler.sample()  # what the sampling thread would have seen during the figure
@@ -80,9 +84,42 @@ def test_a_figure_measured_above_the_core_count_is_flagged(tmp_path: Path) -> No
     saved = _saved(json_path)
     assert saved["overloaded"] == ["P1"]
     md = md_path.read_text()
-    assert f"| 0.80-1.20 (max 3.50) {report.OVERLOADED} |" in md
+    assert f"| 0.80-1.20 (max 3.50), outside 2.00 {report.OVERLOADED} |" in md
     assert f"**{report.OVERLOADED}: P1 measured" in md
     assert report.OVERLOADED in report.table(rec.figures)
+
+
+def test_the_runs_own_load_above_the_cores_is_not_flagged(tmp_path: Path) -> None:
+    """On 2 cores the run alone goes above the core count; only outside work flags."""
+    sampler = FixedLoad([0.8, 3.5, 1.2], outside=0)
+    rec = Recorder(["P1"], tmp_path / "b.json", None, cpus=2, sampler=sampler)
+    rec.begin("P1")
+    sampler.sample()
+    rec.record(_figure("P1"))
+    (figure,) = rec.figures
+    assert figure.conditions["load_above_cores"] is True
+    assert figure.conditions["outside_runnable_avg"] == 0.0
+    assert not figure.overloaded
+
+
+def test_outside_load_tells_the_runs_work_from_other_work() -> None:
+    """A busy child is the run's; the same loop detached from the run is outside work."""
+    own = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        time.sleep(0.3)
+        assert outside_load.runnable()[1] >= 1
+    finally:
+        own.kill()
+        own.wait()
+    # `sh` exits at once: its background child is reparented away from this process tree.
+    loop = "import time; t = time.time()\nwhile time.time() - t < 5: pass"
+    subprocess.run(["sh", "-c", f"{sys.executable} -c '{loop}' >/dev/null 2>&1 &"], check=True)
+    time.sleep(0.3)
+    seen = []
+    for _ in range(10):
+        seen.append(outside_load.outside())
+        time.sleep(0.1)
+    assert sum(seen) / len(seen) >= 0.8, seen
 
 
 class FakeStack:
