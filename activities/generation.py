@@ -17,6 +17,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities.generation_events import PendingEvent, emit, generation_event, shot_event
 from activities.generation_outputs import OutputReader, ingest_outputs
+from activities.generation_timings import time_task
 from core import outbound
 from core.compute import ComputeClient, ComputeError, TaskCreate
 from core.config import Settings
@@ -30,6 +31,7 @@ from services import (
     generation_config,
     generations,
     predictions,
+    timings,
 )
 from services import media as media_service
 from services.generation_config import WorkerConfig
@@ -96,6 +98,8 @@ class GenerationActivities:
         async with session_scope(self.sessionmaker) as session:
             generation = await generations.load_for_update(session, uuid.UUID(data.generation_id))
             running = await generations.mark_processing(session, generation)
+            if running:
+                timings.mark_started(generation)  # a worker took it: no longer queued
             try:
                 config = generation_config.for_worker(generation.config, self.settings)
             except generation_config.InvalidStoredConfig as error:
@@ -154,7 +158,8 @@ class GenerationActivities:
         pending: list[PendingEvent | None] = []
         async with session_scope(self.sessionmaker) as session:
             generation = await generations.load_for_update(session, uuid.UUID(data.generation_id))
-            await generations.set_progress(session, generation, data.progress)
+            if await generations.set_progress(session, generation, data.progress):
+                await predictions.start_generating(session, generation)
             # Also on a retry whose first try committed: the event may not have gone out.
             if (
                 generation.status == GenerationStatus.PROCESSING
@@ -220,6 +225,10 @@ class GenerationActivities:
                 entity_id=prediction_id,
                 slot="output",
             )
+        await predictions.close_missing(
+            session, generation, try_number=data.try_number, recorded=len(data.outputs)
+        )
+        timings.mark_ingest(generation, data.task_id)
 
     async def _upsert_media(
         self, session: AsyncSession, generation: Generation, output: StoredOutput
@@ -307,6 +316,10 @@ class GenerationActivities:
                     session, uuid.UUID(data.generation_id)
                 )
                 generation.compute_task_id = ref.id
+                # This try's placeholders (try 1's exist since submission), naming the task.
+                await predictions.ensure_pending(
+                    session, generation, try_number=data.try_number, task_id=ref.id
+                )
                 # The inputs as planned (keys, not the URLs that expire): the same on a
                 # retried activity, so setting them again changes nothing.
                 generation.compute_inputs = data.inputs
@@ -332,6 +345,7 @@ class GenerationActivities:
             result = await self.compute.get_result(task_id)
         except ComputeError as error:
             raise _compute_failure(error) from error
+        await time_task(self.compute, self.sessionmaker, task_id)
         output = result.output
         return TaskOutput(
             images=[OutputImage(url=i.url, seed=i.seed, key=i.key) for i in output.images],

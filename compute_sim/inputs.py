@@ -98,3 +98,22 @@ def scene(inputs: Mapping[str, Any]) -> Scene:
         reference_count=len(reference_urls(inputs)),
         pose=pose,
     )
+
+
+# The strategies that work on `source_image` (services/generation_source.py).
+SOURCE_STRATEGIES = frozenset(
+    {"EDITING", "REFINE", "BACKGROUND_FIXING", "FACE_FIXING", "IMAGE_ADJUSTING"}
+)
+
+
+def source_url(inputs: Mapping[str, Any]) -> str | None:
+    """The presigned URL of the image a strategy with a source works on, if any."""
+    source = inputs.get("source_image")
+    if isinstance(source, Mapping) and isinstance(source.get("url"), str):
+        return source["url"]
+    return None
+
+
+def strategy(inputs: Mapping[str, Any]) -> str:
+    value = inputs.get("strategy")
+    return value if isinstance(value, str) else "GENERATE"

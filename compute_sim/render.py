@@ -177,7 +177,11 @@ def render_generation(
     if scene.background_colour is None:
         _shapes(rng, draw, width, height)
 
-    # A stylised model: head and garment, centred, in a colour opposite the backdrop.
+    # A stylised model: head and garment, centred, in a colour opposite the backdrop (the
+    # preset's hue when there is one: a figure of the backdrop's colour would vanish, and
+    # BACKGROUND_FIXING could not tell it from the background).
+    if scene.background_colour is not None:
+        hue = colorsys.rgb_to_hsv(*(c / 255 for c in scene.background_colour))[0]
     figure = (*_hsv(rng, hue + 0.5), 230)
     cx, unit = width / 2 + rng.uniform(-0.1, 0.1) * width, height / 10
     draw.ellipse((cx - unit * 0.6, unit * 1.2, cx + unit * 0.6, unit * 2.6), fill=figure)

@@ -14,7 +14,7 @@ import httpx
 from PIL import Image
 
 from compute_sim import inputs as task_inputs
-from compute_sim import render
+from compute_sim import render, transform
 from compute_sim.config import SimConfig, TaskSim, rate
 from compute_sim.events import EventPublisher, TaskEventEmitter
 from compute_sim.store import SimTask, StoredImage, TaskPlan, utcnow
@@ -260,22 +260,35 @@ class TaskRunner:
             seeds = [base + i for i in range(task.num_outputs)]
         else:
             seeds = [task.rng.randrange(2**31) for _ in range(task.num_outputs)]
-        references = await self._references(task_inputs.reference_urls(task.inputs))
+        source = await self._source(task.inputs)
+        urls = [] if source is not None else task_inputs.reference_urls(task.inputs)
+        references = await self._references(urls)
         scene = task_inputs.scene(task.inputs)
         prompt = str(task.inputs.get("prompt") or "")
+        shape = {"width": task.width, "height": task.height, "fmt": task.format}
         images: list[StoredImage] = []
         for index, seed in enumerate(seeds):
-            data = await asyncio.to_thread(
-                render.render_generation,
-                width=task.width,
-                height=task.height,
-                fmt=task.format,
-                seed=seed,
-                prompt=prompt,
-                entity_id=task.entity_id,
-                references=references,
-                scene=scene,
-            )
+            if source is not None:
+                strategy = task_inputs.strategy(task.inputs)
+                data = await asyncio.to_thread(
+                    transform.transform_source,
+                    source,
+                    strategy=strategy,
+                    seed=seed,
+                    prompt=prompt,
+                    scene=scene,
+                    **shape,
+                )
+            else:
+                data = await asyncio.to_thread(
+                    render.render_generation,
+                    **shape,
+                    seed=seed,
+                    prompt=prompt,
+                    entity_id=task.entity_id,
+                    references=references,
+                    scene=scene,
+                )
             key = f"compute/{task.id}/{index}.{task.format}"
             broken = task.plan.broken_output
             if broken == "not_image":
@@ -292,6 +305,19 @@ class TaskRunner:
             if task.cancel_requested.is_set():
                 raise _Cancelled
         task.images = images
+
+    async def _source(self, inputs: dict[str, Any]) -> Image.Image | None:
+        """The image a strategy with a source works on; such a task without a readable one
+        fails (`invalid_input`), as a real image tool would."""
+        if task_inputs.strategy(inputs) not in task_inputs.SOURCE_STRATEGIES:
+            return None
+        url = task_inputs.source_url(inputs)
+        if url is None:
+            raise TaskFailure("source_image is missing", "invalid_input")
+        try:
+            return await asyncio.to_thread(render.decode_image, await self._fetch(url))
+        except Exception as exc:
+            raise TaskFailure(f"source_image unreadable: {exc!r}", "invalid_input") from exc
 
     async def _references(self, urls: list[str]) -> list[Image.Image]:
         """Reference images as thumbnails; one that cannot be fetched is left out."""

@@ -97,6 +97,11 @@ class TaskState(_Response):
     progress: Progress = 0.0
     error_message: str | None = None
     error_category: str | None = None
+    # What the entity's timings read (services/timings.py), when the server tells them.
+    entity_id: str | None = None
+    created_at: datetime | None = None
+    started_at: datetime | None = None
+    completed_at: datetime | None = None
 
     @property
     def finished(self) -> bool:

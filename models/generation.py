@@ -189,6 +189,8 @@ class PredictionPublic(RecordPublic):
     media_resource_id: uuid.UUID | None
     score: float | None
     file_url: str | None = None
+    # 0 while pending, the generation's progress while generating, 1 once completed.
+    progress: float = 0.0
 
 
 class GenerationPublic(RecordPublic, TenantPublic):
@@ -216,6 +218,12 @@ class GenerationPublic(RecordPublic, TenantPublic):
     # The exact inputs sent to Compute (storage keys, not URLs), for support to reproduce
     # it; null until the task is submitted.
     compute_inputs: dict[str, Any] | None = None
+    # The image a strategy with a source worked on (services/generation_source.py).
+    source_prediction_id: uuid.UUID | None = None
+    source_media_id: uuid.UUID | None = None
+    # Seconds queued, computing, ingesting and in total (services/timings.py); null until
+    # it ended.
+    timings: dict[str, float] | None = None
     predictions: list[PredictionPublic] = []
 
 
@@ -251,6 +259,8 @@ class GenerationConfig(BaseModel):
     min_confidence_score: Fraction | None = None
     deadline_seconds: StrictInt | None = PydanticField(default=None, ge=1, le=MAX_DEADLINE_SECONDS)
     poll_interval_seconds: StrictInt | None = PydanticField(default=None, ge=2, le=300)
+    # REFINE only: the factor the source image is upscaled by (2 when not given).
+    upscale: StrictInt | None = PydanticField(default=None, ge=1, le=4)
     # compute_sim's fault knobs (compute_sim/config.py TaskSim); development only.
     sim: dict[str, Any] | None = None
 
@@ -280,6 +290,10 @@ class ShotGenerateRequest(SQLModel):
     )
     model_id: uuid.UUID | None = None
     model: str | None = Field(default=None, min_length=1, max_length=128)
+    # The image EDITING, REFINE and the fixes work on: exactly one of them for those
+    # strategies, neither for GENERATE (services/generation_source.py checks which).
+    source_prediction_id: uuid.UUID | None = None
+    source_media_id: uuid.UUID | None = None
     # A JSON object in requests and responses; unknown keys are a 422 naming the key.
     config: GenerationConfig = Field(default_factory=GenerationConfig)
 

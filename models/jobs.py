@@ -111,6 +111,8 @@ class UsageReport(IdMixin, TimestampMixin, table=True):
     predictions: int = 0
     exports: int = 0
     storage_bytes: int = Field(default=0, sa_type=sa.BigInteger)
+    # Seconds the day's ended generations spent queued, computing, ingesting and in total.
+    timings: dict[str, float] = json_field(default_factory=dict)
 
 
 # The outcome of one maintenance run (orphan scan, dead-letter retry, …), for operators.

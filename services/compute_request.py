@@ -7,7 +7,9 @@ so the same parts give the same inputs, and the unit tests need no services.
 
 Every look component is in `inputs` under its own key, with its id: `main_product`,
 `second_product`, `outfit`, `subject`, `style`, `shot_type`, `background_preset`,
-`pose_presets`, `rules`, `set_design`, `guidelines`, `output` and `model`. An absent
+`pose_presets`, `rules`, `set_design`, `guidelines`, `output` and `model`; for a strategy
+with a source image, `source_image` (`{"prediction_id"|"media_id", "key"}`) and, for
+REFINE, `upscale` (the output is already the source's size times it). An absent
 component is absent (its key omitted), never a default string, and so is an empty field
 inside one. Images are `{"slot", "key"}` with a storage key of our bucket (`{"url"}` for the
 legacy URL columns); the activity presigns every key into a URL at submission
@@ -188,6 +190,16 @@ def build(parts: RequestParts) -> Json:
     ordered = sources(parts.guidelines, parts.default_guideline)
     shot_type_id = parts.shot_type.id if parts.shot_type else None
     inputs: Json = {"strategy": parts.strategy}
+    if (source := parts.source) is not None:
+        # The prediction's id when it named the source, else the media's: one id, one key.
+        named = (
+            {"prediction_id": source.prediction_id}
+            if source.prediction_id
+            else {"media_id": source.media_id}
+        )
+        inputs["source_image"] = {**named, "key": source.key}
+    if parts.upscale is not None:
+        inputs["upscale"] = parts.upscale
     for key, product in (
         ("main_product", parts.main_product),
         ("second_product", parts.second_product),

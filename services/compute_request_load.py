@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from models.generation import Generation
+from models.generation import Generation, Prediction
 from models.generation_model import GenerationModel
 from models.guideline import Guideline, GuidelineShotTypeRule, PosePreset
 from models.media import EntityType, MediaResource, MediaResourceAttachment
@@ -41,6 +41,7 @@ from services.compute_request_parts import (
     RequestParts,
     RulePart,
     ShotTypePart,
+    SourcePart,
     StylePart,
     SubjectPart,
 )
@@ -310,6 +311,23 @@ async def output_for_look(
     )
 
 
+async def _source(session: AsyncSession, generation: Generation) -> SourcePart | None:
+    """The image the generation works on: its source media (kept for a prediction source
+    too, so a deleted prediction still leaves the image), else the prediction's media."""
+    media_id = generation.source_media_id
+    if media_id is None and generation.source_prediction_id is not None:
+        prediction = await session.get(Prediction, generation.source_prediction_id)
+        media_id = prediction.media_resource_id if prediction is not None else None
+    media = await session.get(MediaResource, media_id) if media_id else None
+    if media is None:
+        return None  # gone since: Compute is told nothing, and refuses a source strategy
+    return SourcePart(
+        key=media.storage_key,
+        media_id=str(media.id),
+        prediction_id=_id(generation.source_prediction_id),
+    )
+
+
 async def load(session: AsyncSession, generation: Generation, config: WorkerConfig) -> RequestParts:
     """Every part of a generation's request. The components the generation copied from its
     look when it was created (products, subject, style, shot type, background) are read by
@@ -339,6 +357,8 @@ async def load(session: AsyncSession, generation: Generation, config: WorkerConf
         prompt=config.prompt,
         negative_prompt=config.negative_prompt,
         seed=config.seed,
+        source=await _source(session, generation),
+        upscale=config.upscale,
     )
 
 

@@ -136,6 +136,16 @@ class LookOutput:
 
 
 @dataclass(frozen=True)
+class SourcePart:
+    """The image a strategy with a source works on: its media's storage key, and the
+    prediction it was named by (if it was)."""
+
+    key: str
+    media_id: str
+    prediction_id: str | None = None
+
+
+@dataclass(frozen=True)
 class RequestParts:
     """Everything `build` reads: the generation's components and its request."""
 
@@ -154,3 +164,5 @@ class RequestParts:
     prompt: str | None = None  # the request's own prompt replaces the composed one
     negative_prompt: str | None = None
     seed: int | None = None
+    source: SourcePart | None = None  # EDITING, REFINE and the fixes
+    upscale: int | None = None  # REFINE's factor

@@ -70,6 +70,7 @@ class WorkerConfig:
     deadline_seconds: int
     poll_interval_seconds: int
     sim: dict[str, Any] | None
+    upscale: int | None = None  # REFINE's factor (set when the generation was created)
 
 
 def for_worker(stored: Mapping[str, Any] | None, settings: Settings) -> WorkerConfig:
@@ -106,4 +107,5 @@ def for_worker(stored: Mapping[str, Any] | None, settings: Settings) -> WorkerCo
         ),
         # Fault knobs never reach a real compute server.
         sim=config.sim if settings.is_development else None,
+        upscale=config.upscale,
     )

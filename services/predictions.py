@@ -9,8 +9,9 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import ColumnElement, select
+from sqlalchemy import ColumnElement, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -45,12 +46,94 @@ async def upsert(
         "media_resource_id": media_id,
         "compute_task_id": task_id,
         "score": score,
+        "error_message": None,
     }
     statement = insert(Prediction).values(id=uuid.uuid4(), created_at=now, updated_at=now, **values)
     await session.execute(
         statement.on_conflict_do_update(
             constraint="uq_prediction_generation_attempt_try_output",
             set_={**values, "updated_at": now},
+        )
+    )
+
+
+async def ensure_pending(
+    session: AsyncSession,
+    generation: Generation,
+    *,
+    try_number: int,
+    task_id: str | None = None,
+) -> None:
+    """The try's `batch_size` placeholders (DOMAIN §3.7 step 2), `pending` until its task
+    runs; the recorded outputs later take these very rows (upsert above). Repeating it adds
+    nothing; a task id given is noted on the rows still waiting for it."""
+    now = datetime.now(UTC)
+    rows = [
+        {
+            "id": uuid.uuid4(),
+            "created_at": now,
+            "updated_at": now,
+            "generation_id": generation.id,
+            "shot_id": generation.shot_id,
+            "organization_id": generation.organization_id,
+            "generation_attempt": generation.attempt,
+            "attempt": try_number,
+            "output_index": index,
+            "status": PredictionStatus.PENDING,
+            "compute_task_id": task_id,
+        }
+        for index in range(generation.batch_size)
+    ]
+    await session.execute(
+        insert(Prediction)
+        .values(rows)
+        .on_conflict_do_nothing(constraint="uq_prediction_generation_attempt_try_output")
+    )
+    if task_id is not None:
+        await session.execute(
+            _of_try(generation, try_number, WAITING).values(compute_task_id=task_id)
+        )
+
+
+WAITING = (PredictionStatus.PENDING, PredictionStatus.GENERATING)
+
+
+def _of_try(generation: Generation, try_number: int, statuses: Sequence[PredictionStatus]) -> Any:
+    return update(Prediction).where(
+        Prediction.generation_id == generation.id,
+        Prediction.generation_attempt == generation.attempt,
+        Prediction.attempt == try_number,
+        Prediction.status.in_(list(statuses)),
+    )
+
+
+async def start_generating(session: AsyncSession, generation: Generation) -> None:
+    """The current try's task reports progress: its pending placeholders are generating."""
+    current = await session.scalar(
+        select(func.max(Prediction.attempt)).where(
+            Prediction.generation_id == generation.id,
+            Prediction.generation_attempt == generation.attempt,
+        )
+    )
+    if current is not None:
+        await session.execute(
+            _of_try(generation, current, [PredictionStatus.PENDING]).values(
+                status=PredictionStatus.GENERATING, updated_at=datetime.now(UTC)
+            )
+        )
+
+
+async def close_missing(
+    session: AsyncSession, generation: Generation, *, try_number: int, recorded: int
+) -> None:
+    """Placeholders of a try beyond the outputs Compute returned end `error`."""
+    await session.execute(
+        _of_try(generation, try_number, WAITING)
+        .where(Prediction.output_index >= recorded)
+        .values(
+            status=PredictionStatus.ERROR,
+            error_message=f"Compute returned {recorded} of {generation.batch_size} outputs",
+            updated_at=datetime.now(UTC),
         )
     )
 
@@ -89,9 +172,13 @@ async def of_generations(
     return result
 
 
-def public(prediction: Prediction) -> PredictionPublic:
+def public(prediction: Prediction, progress: float | None = None) -> PredictionPublic:
+    """`progress`: the generation's, which a generating prediction shows as its own."""
     url = signed_url(prediction.media_resource_id) if prediction.media_resource_id else None
-    return PredictionPublic.model_validate(prediction, update={"file_url": url})
+    shown = {PredictionStatus.COMPLETED: 1.0, PredictionStatus.GENERATING: progress or 0.0}
+    return PredictionPublic.model_validate(
+        prediction, update={"file_url": url, "progress": shown.get(prediction.status, 0.0)}
+    )
 
 
 async def list_(

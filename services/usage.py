@@ -14,10 +14,11 @@ from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from models.generation import Generation, Prediction
+from models.generation import Generation, GenerationStatus, Prediction, PredictionStatus
 from models.jobs import Export, UsageReport
 from models.media import MediaResource
 from services.repository import list_rows
+from services.timings import FIGURES
 
 OrgKey = uuid.UUID | None  # None: personal usage of every user, summed
 
@@ -28,6 +29,8 @@ class Usage:
     predictions: int = 0
     exports: int = 0
     storage_bytes: int = 0
+    # Seconds queued, computing, ingesting and in total (services/timings.py), summed.
+    timings: dict[str, float] = field(default_factory=dict)
 
 
 def day_bounds(day: date) -> tuple[datetime, datetime]:
@@ -51,14 +54,20 @@ async def compute(session: AsyncSession, day: date) -> dict[OrgKey, Usage]:
     )
     for org, status, count in generations.all():
         usage[org].generations_by_status[status.value] = int(count)
-    for model, attr in ((Prediction, "predictions"), (Export, "exports")):
+    # Predictions are outputs: the placeholders of a generation that failed are not.
+    completed = Prediction.status == PredictionStatus.COMPLETED
+    for model, attr, where in (
+        (Prediction, "predictions", [completed]),
+        (Export, "exports", []),
+    ):
         rows = await session.execute(
             select(model.organization_id, func.count())
-            .where(*during(model))
+            .where(*during(model), *where)
             .group_by(model.organization_id)
         )
         for org, count in rows.all():
             setattr(usage[org], attr, int(count))
+    await _timings(session, during(Generation), usage)
     storage = await session.execute(
         select(MediaResource.organization_id, func.coalesce(func.sum(MediaResource.file_size), 0))
         .where(MediaResource.created_at < end)
@@ -68,6 +77,24 @@ async def compute(session: AsyncSession, day: date) -> dict[OrgKey, Usage]:
         if total:
             usage[org].storage_bytes = int(total)
     return dict(usage)
+
+
+async def _timings(
+    session: AsyncSession, during: list[ColumnElement[bool]], usage: dict[OrgKey, Usage]
+) -> None:
+    """The day's generations' timings summed per organization (only ended ones carry the
+    four figures; a running one holds its marks)."""
+    column = Generation.__table__.c.timings  # type: ignore[attr-defined]
+    ended = [GenerationStatus.COMPLETED, GenerationStatus.FAILED, GenerationStatus.CANCELLED]
+    sums = [func.coalesce(func.sum(column[key].astext.cast(sa.Float)), 0.0) for key in FIGURES]
+    rows = await session.execute(
+        select(Generation.organization_id, *sums)
+        .where(*during, column.is_not(None), Generation.status.in_(ended))
+        .group_by(Generation.organization_id)
+    )
+    for org, *seconds in rows.all():
+        figures = zip(FIGURES, seconds, strict=True)
+        usage[org].timings = {key: round(float(value), 3) for key, value in figures}
 
 
 async def write(session: AsyncSession, day: date, usage: dict[OrgKey, Usage]) -> int:
@@ -86,6 +113,7 @@ async def write(session: AsyncSession, day: date, usage: dict[OrgKey, Usage]) ->
             "predictions": figures.predictions,
             "exports": figures.exports,
             "storage_bytes": figures.storage_bytes,
+            "timings": figures.timings,
             "updated_at": now,
         }
         if org is not None:

@@ -18,7 +18,7 @@ from models.base import Page
 from models.generation import ShootingGenerateRequest
 from models.jobs import JobStatus
 from models.shooting_generation import ShootingGeneration, ShootingGenerationPublic
-from services import app_settings, batches, generation_config, run_labels
+from services import app_settings, batches, generation_config, generation_source, run_labels
 from services.errors import WorkflowUnavailable
 from workflows.batch_types import ShootingGenerationInput
 
@@ -78,6 +78,7 @@ async def generate_shooting(
     the shooting (or look) is pending or running, a start answers that batch."""
     body = body or ShootingGenerateRequest()
     generation_config.check_request(body.config, settings)
+    generation_source.check_batch(body)
     client = await temporal.get()
     batch, created = await batches.active_or_new(session, scope, shooting_id, body)
     if (

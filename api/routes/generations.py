@@ -87,12 +87,9 @@ async def _create_and_start(
     generation_config.check_request(body.config, settings)
     generation = await generations.create_for_shot(session, scope, shot_id, body)
     await session.commit()
-    # A generation just created has no predictions: no query needed to show it, and the
-    # same view serves the event and the response (the workflow start changes no column).
-    public = GenerationPublic.model_validate(
-        generation,
-        update={"predictions": [], "temporal_ui_url": ui_url(settings, generation.workflow_id)},
-    )
+    # With its batch_size pending predictions, so a client draws every placeholder from the
+    # first event; the same view serves the response (the workflow start changes no column).
+    public = await _public(session, settings, generation)
     await _announce(redis, public, "created")
     await _start(session, temporal, settings, generation)
     return public

@@ -64,6 +64,8 @@ class UsageReportPublic(SQLModel):
     predictions: int
     exports: int
     storage_bytes: int
+    # Seconds queued, computing, ingesting and in total, summed over the day's generations.
+    timings: dict[str, float] = {}
     updated_at: datetime
 
 

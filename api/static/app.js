@@ -189,6 +189,7 @@ function renderShot(shotId) {
       " ",
       el("progress", { max: "1", value: String(generation.progress ?? 0) }),
     );
+    genCell.append(renderPredictions(generation));
     if (isHttpUrl(generation.temporal_ui_url)) {
       genCell.append(" ", el("a", { href: generation.temporal_ui_url, target: "_blank", rel: "noopener", text: "run" }));
     }
@@ -210,6 +211,22 @@ function renderShot(shotId) {
     el("td", { class: "thumbs" }, ...images.map((url) => el("img", { alt: "generated image", src: sized(url, 256) }))),
     actions,
   );
+}
+
+// One placeholder per prediction of the current try (all batch_size of them exist from the
+// first event on), filled with its image once completed.
+function renderPredictions(generation) {
+  const all = generation.predictions || [];
+  const key = (p) => p.generation_attempt * 1000 + p.attempt;
+  const current = all.length ? Math.max(...all.map(key)) : null;
+  const shown = all.filter((p) => key(p) === current);
+  return el("div", { class: "predictions" }, ...shown.map((p) => el(
+    "span",
+    { class: `prediction ${p.status}`, dataset: { status: p.status }, title: `${p.status} ${Math.round((p.progress || 0) * 100)}%` },
+    p.status === "completed" && p.file_url
+      ? el("img", { alt: "prediction", src: sized(p.file_url, 128) })
+      : el("span", { class: "placeholder", text: p.status }),
+  )));
 }
 
 function button(act, label, onClick) {

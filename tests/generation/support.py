@@ -78,14 +78,15 @@ async def create_generation_row(
 
 
 async def outcome_counts(app: FastAPI, generation_id: str) -> dict[str, Any]:
-    """What the generation left in the database: predictions, their media rows (all rows
-    with the outputs' hashes in the org), and the shot revisions made by it."""
+    """What the generation left in the database: predictions with a recorded output (its
+    pending placeholders exist from submission on), their media rows (all rows with the
+    outputs' hashes in the org), and the shot revisions made by it."""
     gid = uuid.UUID(generation_id)
     async with app.state.sessionmaker() as session:
         predictions = (
             await session.execute(
                 select(Prediction.attempt, Prediction.output_index, Prediction.media_resource_id)
-                .where(Prediction.generation_id == gid)
+                .where(Prediction.generation_id == gid, Prediction.media_resource_id.is_not(None))
                 .order_by(Prediction.attempt, Prediction.output_index)
             )
         ).all()

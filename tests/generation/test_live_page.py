@@ -54,6 +54,9 @@ async def test_live_page_generation_turns_completed_without_reload(
             row = page.locator(f"#shot-{shot_id}")
             await row.wait_for(timeout=15_000)
             await row.locator('button[data-act="generate"]').click()
+            # both placeholders are drawn from the first event, before any image exists
+            placeholders = row.locator(".predictions .prediction")
+            await placeholders.nth(1).wait_for(timeout=15_000)
             # the status changes arrive over the WebSocket: no reload happens here
             await row.locator('.gen-status[data-status="completed"]').wait_for(timeout=60_000)
             await row.locator(".shot-status.in_review").wait_for(timeout=15_000)
@@ -65,6 +68,10 @@ async def test_live_page_generation_turns_completed_without_reload(
                 timeout=15_000,
             )
             assert await images.count() == 2
+            # ... and the placeholders were filled in place: the same two, now images
+            assert await placeholders.count() == 2
+            filled = row.locator('.prediction[data-status="completed"] img')
+            assert await filled.count() == 2
             blocked = [text for text in console if "Content Security Policy" in text]
             assert blocked == [], blocked
             OUTPUT.mkdir(exist_ok=True)

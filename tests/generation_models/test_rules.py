@@ -21,6 +21,7 @@ from services.generation_checks import (
     problems,
 )
 from services.tenancy import Scope
+from tests.generation.look_world import png, upload
 from tests.generation_models.support import generate, make_look, make_model
 from tests.helpers import Api, UserHandle
 
@@ -116,11 +117,20 @@ async def test_generate_breaking_a_rule_is_409_and_creates_nothing(
     r = await generate(api, user, world, {})
     assert r.status_code == 409 and "Only Ava" in r.json()["detail"], r.text
     fine = await make_look(api, user)  # 512 x 640 (support.make_look)
+    # REFINE works on a source image (services/generation_source.py): one of the org's.
+    key = await upload(api, user, png((90, 90, 90), (100, 120)))
+    made = await api.create(
+        "/products/",
+        {"name": "Src", "images": [{"slot": "cover_image", "key": key}]},
+        as_=user,
+        org=org,
+    )
+    refine = {"strategy": "REFINE", "source_media_id": made["images"][0]["media_resource_id"]}
     for body, needle in (
         ({"model_id": small["id"]}, "width 512"),
         ({"model_id": tiny["id"]}, "pixels"),
         ({"model_id": editing["id"]}, "BASE_GENERATION"),
-        ({"model_id": editing["id"], "strategy": "REFINE"}, "UPSCALING"),
+        ({"model_id": editing["id"], **refine}, "UPSCALING"),
     ):
         r = await generate(api, user, fine, body)
         assert r.status_code == 409 and needle in r.json()["detail"], (body, r.text)

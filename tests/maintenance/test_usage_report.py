@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from temporalio.client import Client
 
 from core.temporal import MAINTENANCE_QUEUE
-from models.generation import Generation, GenerationStatus, Prediction
+from models.generation import Generation, GenerationStatus, Prediction, PredictionStatus
 from models.jobs import Export
 from tests.helpers import Api, UserHandle
 from tests.maintenance.support import add_media, run_workflow
@@ -19,6 +19,7 @@ from workflows.maintenance_types import UsageReportInput
 
 DAY = date(2021, 3, 14)  # long before anything else in the test database
 NOON = datetime(2021, 3, 14, 12, tzinfo=UTC)
+TIMINGS = {"queued": 0.5, "compute": 2.25, "ingest": 0.125, "total": 3.0}
 
 
 async def _plant(app: FastAPI, user: UserHandle) -> None:
@@ -33,6 +34,7 @@ async def _plant(app: FastAPI, user: UserHandle) -> None:
             status=status,
             created_at=at,
             updated_at=at,
+            timings=TIMINGS,
         )
 
     async with app.state.sessionmaker() as session:
@@ -47,8 +49,15 @@ async def _plant(app: FastAPI, user: UserHandle) -> None:
         session.add_all(rows)
         await session.flush()
         session.add_all(
-            Prediction(generation_id=done.id, organization_id=org, output_index=i, created_at=NOON)
-            for i in range(3)
+            Prediction(
+                generation_id=done.id,
+                organization_id=org,
+                output_index=i,
+                created_at=NOON,
+                # a placeholder that ended in error is no output: not counted
+                status=PredictionStatus.COMPLETED if i < 3 else PredictionStatus.ERROR,
+            )
+            for i in range(4)
         )
         session.add(Export(organization_id=org, owner_id=owner, created_at=NOON, updated_at=NOON))
         await session.commit()
@@ -99,6 +108,8 @@ async def test_usage_report_numbers_and_upsert(
     assert org_row["generations_by_status"] == {"completed": 2, "failed": 1}
     assert (org_row["predictions"], org_row["exports"]) == (3, 1)
     assert org_row["storage_bytes"] == 1500  # media existing at the day's end
+    # the timings of the day's three ended generations, summed
+    assert org_row["timings"] == {"queued": 1.5, "compute": 6.75, "ingest": 0.375, "total": 9.0}
 
     r = await mt_api.get(
         "/admin/usage-reports", as_=superuser, params={"personal": "true", **window}
@@ -108,6 +119,7 @@ async def test_usage_report_numbers_and_upsert(
     assert personal["organization_id"] is None
     assert personal["generations_by_status"] == {"cancelled": 1}
     assert personal["storage_bytes"] == 42
+    assert personal["timings"] == TIMINGS
 
     r = await mt_api.get("/admin/usage-reports", as_=superuser, params=window)
     assert r.json()["count"] == 2
