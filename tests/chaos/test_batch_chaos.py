@@ -118,6 +118,14 @@ async def test_batch_of_200_survives_two_worker_kills_and_a_cancel(
             return body if body["status"] in ENDED else None
 
         final = await eventually(batch_ended, within=240, what="the batch ended")
+
+        # The row ends one workflow task before the run: keep the worker until the run has
+        # closed too (stopping it first could leave the run open, waiting for a worker).
+        async def run_closed() -> bool:
+            handle = temporal.get_workflow_handle(f"shooting-generation-{batch_id}")
+            return (await handle.describe()).status != WorkflowExecutionStatus.RUNNING
+
+        await eventually(run_closed, within=60, what="the batch's run closed")
     finally:
         app.state.settings = original
         worker.stop()
