@@ -3,9 +3,9 @@ measured, and the JSON and Markdown reports are rewritten at once, so a run cut 
 reports what it got.
 
 A figure is flagged OVERLOADED when the 1-minute load average went above the core count
-while it was measured *and* work from outside the run took at least one core's worth of it
-on average (bench/outside_load.py): the run's own processes alone put a 2-core machine above
-its cores, so the load average by itself would flag every figure."""
+while it was measured *and* work from outside the run used at least half a core on average
+(bench/outside_load.py): the run's own processes alone put a 2-core machine above its
+cores, so the load average by itself would flag every figure."""
 
 from __future__ import annotations
 
@@ -21,6 +21,8 @@ from bench import outside_load, report
 from bench.figures import Figure
 
 Log = Callable[[str], None]
+# Cores of CPU used outside the run, on average over a figure, that make it incomparable.
+OUTSIDE_LIMIT = 0.5
 
 
 class LoadSampler:
@@ -29,16 +31,17 @@ class LoadSampler:
 
     def __init__(self, every: float = 1.0) -> None:
         self.every = every
-        # (monotonic, 1-min load, runnable tasks outside the run)
-        self.samples: list[tuple[float, float, int]] = []
+        # (monotonic, 1-min load, cores of CPU used outside the run since the last sample)
+        self.samples: list[tuple[float, float, float]] = []
+        self.meter = outside_load.OutsideMeter()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
 
     def sample(self) -> tuple[float, float, float]:
         load = os.getloadavg()
-        others = outside_load.outside()
-        with self._lock:
+        with self._lock:  # one sampler at a time: the meter keeps the previous reading
+            others = self.meter.sample()
             self.samples.append((time.monotonic(), load[0], others))
         return load
 
@@ -62,7 +65,7 @@ class LoadSampler:
             return max((load for at, load, _ in self.samples if at >= since), default=0.0)
 
     def outside_since(self, since: float) -> float:
-        """The mean number of runnable tasks outside the run since `since`."""
+        """The mean CPU (in cores) used outside the run since `since`."""
         with self._lock:
             seen = [others for at, _, others in self.samples if at >= since]
         return sum(seen) / len(seen) if seen else 0.0
@@ -125,10 +128,10 @@ class Recorder:
             "load_end": [round(x, 2) for x in end],
             "cpus": self.cpus,
             "load_above_cores": peak > self.cpus,
-            "outside_runnable_avg": round(others, 2),
+            "outside_cpu_cores": round(others, 2),
             # The figure competed with work from outside the run for the cores: not
             # comparable with a quiet run.
-            "overloaded": peak > self.cpus and others >= 1.0,
+            "overloaded": peak > self.cpus and others >= OUTSIDE_LIMIT,
             **idle,
         }
 
@@ -141,8 +144,8 @@ class Recorder:
         c = figure.conditions
         self.log(
             f"{figure.id} measured: load {c['load_1m_start']:.2f} -> {c['load_1m_end']:.2f}, "
-            f"max {c['load_1m_max']:.2f}, outside the run {c['outside_runnable_avg']:.2f}"
-            f" runnable ({self.cpus} CPUs)"
+            f"max {c['load_1m_max']:.2f}, outside the run {c['outside_cpu_cores']:.2f} cores"
+            f" ({self.cpus} CPUs)"
             + (" OVERLOADED: load above the cores, from outside the run" if c["overloaded"] else "")
         )
         self.write("running")

@@ -105,8 +105,8 @@ def _load(figure: Figure) -> str:
     if not c:
         return ""
     text = f"{c['load_1m_start']:.2f}-{c['load_1m_end']:.2f} (max {c['load_1m_max']:.2f})"
-    if "outside_runnable_avg" in c:
-        text += f", outside {c['outside_runnable_avg']:.2f}"
+    if "outside_cpu_cores" in c:
+        text += f", outside {c['outside_cpu_cores']:.2f}"
     return f"{text} {OVERLOADED}" if figure.overloaded else text
 
 
@@ -152,9 +152,8 @@ def _overload_lines(figures: list[Figure], info: dict[str, Any]) -> list[str]:
         return []
     return [
         f"**{OVERLOADED}: {', '.join(flagged)} measured while the 1-minute load average was "
-        f"above the {info['cpus']} CPUs and work from outside the run kept at least one task "
-        "runnable on average: something else competed for the cores, so these figures read "
-        "low.**",
+        f"above the {info['cpus']} CPUs and work from outside the run used at least half a "
+        "core on average: something else competed for the cores, so these figures read low.**",
         "",
     ]
 
@@ -177,9 +176,9 @@ def markdown(
         "(see `bench/` for each baseline); throughput ratios are ours / baseline (higher is "
         "better), latency ratios ours / baseline (lower is better). `load 1m` is the machine's "
         "1-minute load average at the start and end of each figure and its maximum meanwhile; "
-        "`outside` the mean number of runnable tasks that were not the run's (bench/"
-        "outside_load.py). The run's own processes put this 2-core machine above its cores "
-        "by themselves; a figure is flagged only when outside work competed too.",
+        "`outside` the cores of CPU used by work that was not the run's, on average "
+        "(bench/outside_load.py). The run's own processes put this 2-core machine above its "
+        "cores by themselves; a figure is flagged only when outside work competed too.",
         "",
         *_overload_lines(figures, info),
         "| " + " | ".join(HEADER) + " |",
