@@ -13,7 +13,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from temporalio.client import Client, WorkflowExecution
+from temporalio.client import Client, WorkflowExecution, WorkflowExecutionStatus
 from temporalio.service import RPCError
 
 from core.config import Settings
@@ -79,6 +79,12 @@ def query(
     return " AND ".join(parts)
 
 
+def execution_status(status: WorkflowExecutionStatus | None) -> str:
+    """Temporal's own status in the domain's words (it spells CANCELED, we "cancelled")."""
+    name = status.name.lower() if status else "unknown"
+    return "cancelled" if name == "canceled" else name
+
+
 async def _row(client: Client, settings: Settings, run: WorkflowExecution) -> RunRow:
     attributes = run.typed_search_attributes
     summary = details = None
@@ -87,7 +93,7 @@ async def _row(client: Client, settings: Settings, run: WorkflowExecution) -> Ru
         summary, details = await description.static_summary(), await description.static_details()
     except RPCError:  # gone since it was listed (retention): list it without
         pass
-    execution = run.status.name.lower() if run.status else "unknown"
+    execution = execution_status(run.status)
     return RunRow(
         workflow_id=run.id,
         run_id=run.run_id,

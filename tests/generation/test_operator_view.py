@@ -22,7 +22,7 @@ from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
 
 from core.config import Settings
-from core.run_listing import BadFilter, query, runs
+from core.run_listing import BadFilter, RunRow, execution_status, query, runs, table
 from core.starts import search_attributes
 from core.temporal import GENERATIONS_QUEUE, LEGACY_STATUS, STATUS
 from tests.generation.conftest import wait_status
@@ -199,6 +199,18 @@ async def test_sartiq_runs_lists_an_organizations_runs_with_summaries(
 def test_filters_never_reach_the_query_unchecked(filters: dict[str, str], field: str) -> None:
     with pytest.raises(BadFilter, match=field):
         query(**filters)
+
+
+def test_the_table_marks_only_statuses_that_differ() -> None:
+    """A generation that ended failed in a completed workflow is marked; a cancelled one in a
+    CANCELED workflow is not (one status, two spellings)."""
+
+    def row(status: str, execution: str) -> RunRow:
+        return RunRow("w", "r", "generation", status, execution, None, "Generation · x", None, None)
+
+    cancelled = execution_status(WorkflowExecutionStatus.CANCELED)
+    lines = table([row("failed", "completed"), row("cancelled", cancelled)])
+    assert lines[1].startswith("failed*") and lines[2].startswith("cancelled ")
 
 
 def test_the_query_of_known_filters() -> None:
