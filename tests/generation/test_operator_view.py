@@ -25,6 +25,7 @@ from core.config import Settings
 from core.run_listing import BadFilter, RunRow, execution_status, query, runs, table
 from core.starts import search_attributes
 from core.temporal import GENERATIONS_QUEUE, LEGACY_STATUS, STATUS
+from tests.generation import look_world
 from tests.generation.conftest import wait_status
 from tests.generation.support import (
     create_generation_row,
@@ -33,7 +34,6 @@ from tests.generation.support import (
     start_via_api,
 )
 from tests.helpers import ROOT, Api, UserHandle
-from tests.media.test_caption_deadline import _product_with_cover
 from tests.workflows.conftest import record_history
 from workflows.generation import GenerationWorkflow
 from workflows.types import GenerationInput
@@ -93,7 +93,12 @@ async def test_completed_caption_runs_read_completed(
     api: Api, user: UserHandle, worker: dict[str, Any], temporal: Client
 ) -> None:
     """The runs the issue saw reading "running" for good."""
-    products = [await _product_with_cover(api, user, (200, 10 * i, 40)) for i in range(3)]
+    products = [
+        await look_world.product(
+            api, user, f"Top {uuid.uuid4().hex[:6]}", ("cover_image", (200, 10 * i, 40))
+        )
+        for i in range(3)
+    ]
     for product in products:
         workflow_id = f"caption-{product['cover_image_id']}"
         assert await temporal.get_workflow_handle(workflow_id).result() is not None
