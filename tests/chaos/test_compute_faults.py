@@ -31,6 +31,13 @@ DONE = {"completed", "failed", "cancelled"}
 NORMAL, FAILING, CANCELLED = 12, 3, 3
 BATCH = 2  # outputs per normal generation
 FAIL_MESSAGE = "injected model failure"
+# How long a generation may take here. Every compute call is retried with PERSISTENT's
+# backoff (1, 2, 4, 8, 16, then 30 s between attempts), so at a 30 % error rate a call that
+# fails k times in a row delays its step by the sum of the first k intervals: six in a row
+# (0.3**6: one step in ~1,400, and a run makes a few hundred such steps) is a minute, which
+# the old budget of 60 s failed on in CI. 240 s takes twelve in a row (0.3**12: one step in
+# ~2 million); the suite waits that long only when the tail happens.
+WITHIN = 240
 
 
 def _tasks_wanted(outcome: str) -> int:
@@ -51,7 +58,7 @@ async def _cancel_when_running(api: Api, user: UserHandle, org: str, generation_
         assert body["status"] not in DONE, body
         return body["status"] == "processing" and bool(body["compute_task_id"])
 
-    await eventually(running, within=40, what="generation processing with a compute task")
+    await eventually(running, within=WITHIN, what="generation processing with a compute task")
     r = await api.post(
         f"/generations/{generation_id}/cancel", as_=user, params={"organization_id": org}
     )
@@ -101,7 +108,7 @@ async def test_flaky_compute_every_generation_ends_right_exactly_once(
 
     await asyncio.gather(*(_cancel_when_running(api, user, org, gid) for gid in to_cancel))
     finals = await asyncio.gather(
-        *(wait_status(api, user, org, gid, DONE, within=60) for gid in expected)
+        *(wait_status(api, user, org, gid, DONE, within=WITHIN) for gid in expected)
     )
     done = {body["id"]: body for body in finals}
 
