@@ -146,3 +146,19 @@ def test_bench_and_tests_share_stack_helpers_through_devstack() -> None:
 
     assert _violations("bench", bench_rule) == []
     assert _violations("tests", tests_rule) == []
+
+
+def test_secrets_are_compared_in_one_place() -> None:
+    """Every secret comparison of the backend goes through `core.webhook_signing`'s
+    `constant_time_equal` (bytes, so a non-ASCII header cannot raise). compute_sim is the
+    reference Compute Server, a separate program with its own token check."""
+    home = ROOT / "core" / "webhook_signing.py"
+    found = []
+    for path in production_modules():
+        if path == home or path.is_relative_to(ROOT / "compute_sim"):
+            continue
+        for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+            name = getattr(node, "attr", None) or getattr(node, "name", None)
+            if isinstance(node, ast.Attribute | ast.alias) and name == "compare_digest":
+                found.append(f"{_relative(path)}:{node.lineno}")
+    assert found == [], "compare through core.webhook_signing.constant_time_equal"
