@@ -11,6 +11,7 @@ from activities.caption import CaptionActivities
 from activities.clients import Clients
 from activities.export import ExportActivities
 from activities.generation import GenerationActivities
+from activities.mail import MailActivities
 from activities.maintenance import MaintenanceActivities
 from activities.media_cleanup import MediaCleanupActivities
 from core.temporal import DEFAULT_QUEUE, GENERATIONS_QUEUE, MAINTENANCE_QUEUE
@@ -59,6 +60,10 @@ def activities_by_queue(clients: Clients) -> dict[str, list[Callable[..., Any]]]
             caption.cancel_caption,
         ]
     )
+    mail = MailActivities(
+        settings=clients.settings, sessionmaker=clients.sessionmaker, redis=clients.redis
+    )
+    queues.setdefault(DEFAULT_QUEUE, []).append(mail.send)
     media_cleanup = MediaCleanupActivities(
         settings=clients.settings, sessionmaker=clients.sessionmaker, store=clients.store
     )

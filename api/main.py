@@ -29,7 +29,6 @@ from core.security import use_fast_password_hashing
 from core.storage import ObjectStore
 from core.temporal import LazyClient
 from services import presets, users
-from services.email import wait_sent
 
 log = logging.getLogger(__name__)
 STATIC_DIR = Path(__file__).parent / "static"
@@ -64,8 +63,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             yield
         finally:
-            # Mails sent off the request path (recovery, invitations) get a moment to go.
-            await wait_sent(within=10)
             await app.state.event_hub.stop()
             await app.state.redis.aclose()
             await engine.dispose()

@@ -143,6 +143,9 @@ class Settings(BaseSettings):
     EXPORT_DEADLINE_SECONDS: int = Field(default=6 * 3600, ge=5, le=7 * 24 * 3600)
     BULK_UPLOAD_DEADLINE_SECONDS: int = Field(default=24 * 3600, ge=5, le=7 * 24 * 3600)
     CAPTION_DEADLINE_SECONDS: int = Field(default=600, ge=5, le=24 * 3600)
+    # A mail (recovery, invitation) retried while the SMTP server is down or refuses for a
+    # while; past this its run ends `failed`.
+    MAIL_DEADLINE_SECONDS: int = Field(default=6 * 3600, ge=5, le=24 * 3600)
 
     # Object store (Cloudflare R2 in production; SeaweedFS in dev)
     R2_ACCOUNT_ID: str | None = None

@@ -47,6 +47,8 @@ from workflows.export_types import (
     ExportOutcome,
 )
 from workflows.generation import GenerationWorkflow
+from workflows.mail import MailWorkflow
+from workflows.mail_types import MailInput
 from workflows.maintenance_types import MediaDeletionInput, OrphanScanInput
 from workflows.media_cleanup import MediaDeletionWorkflow, OrphanScanWorkflow
 from workflows.shooting_generation import ShootingGenerationWorkflow
@@ -231,6 +233,32 @@ async def start_caption(
             priority_key=PRIORITY_JOB, fairness_key=fairness_key(organization_id, owner_id)
         ),
         **_shown(label, f"Caption of media {media_id}"),
+    )
+
+
+async def start_mail(
+    client: Client,
+    data: MailInput,
+    *,
+    organization_id: uuid.UUID | None = None,
+    task_queue_prefix: str = "",
+) -> WorkflowHandle:
+    """One run per mail asked for (`mail-{uuid}`); its summary names the kind, no address."""
+    mail_id = uuid.uuid4()
+    return await _start_once(
+        client,
+        MailWorkflow.run,
+        data,
+        workflow_id=f"mail-{mail_id}",
+        task_queue=task_queue_prefix + DEFAULT_QUEUE,
+        attributes=search_attributes(
+            organization_id=organization_id,
+            entity_id=data.invitation_id or mail_id,
+            entity_type="mail",
+            status="running",
+        ),
+        priority=Priority(priority_key=PRIORITY_INTERACTIVE),
+        **_shown(f"Mail · {data.kind.replace('_', ' ')}", ""),
     )
 
 

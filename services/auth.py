@@ -215,6 +215,20 @@ def reset_token(settings: Settings, user: User) -> str:
     )
 
 
+async def recovery_mail(
+    session: AsyncSession, settings: Settings, email: str
+) -> tuple[str, str, str] | None:
+    """(to, subject, body) of the recovery mail for an address; None when no active account
+    has it. The reset link is minted here, when the mail is sent, valid from then."""
+    user = await users.get_by_email(session, email)
+    if user is None or not user.is_active:
+        return None
+    link = f"{settings.FRONTEND_HOST}/reset-password?token={reset_token(settings, user)}"
+    subject = f"{settings.PROJECT_NAME} - password recovery"
+    body = f"Reset your password within {settings.RESET_TOKEN_EXPIRE_HOURS} h: {link}\n"
+    return user.email, subject, body
+
+
 async def reset_password(
     session: AsyncSession, settings: Settings, *, token: str, new_password: str
 ) -> User:

@@ -1,4 +1,8 @@
-"""Outgoing e-mail: SMTP when configured, else the log (development only)."""
+"""Outgoing e-mail: SMTP when configured, else the log (development only).
+
+Mails are sent by MailWorkflow's activity (activities/mail.py), never from a request: the
+request that asks for one starts the run and answers at once.
+"""
 
 from __future__ import annotations
 
@@ -11,10 +15,6 @@ from core.config import Settings
 
 log = logging.getLogger(__name__)
 
-# Mails being sent off the request path. The event loop keeps only weak references to
-# tasks: without this set a send could be garbage-collected halfway.
-_sending: set[asyncio.Task[None]] = set()
-
 
 def _send_smtp(settings: Settings, message: EmailMessage) -> None:
     assert settings.SMTP_HOST
@@ -26,41 +26,36 @@ def _send_smtp(settings: Settings, message: EmailMessage) -> None:
         smtp.send_message(message)
 
 
-async def send_email(settings: Settings, *, to: str, subject: str, body: str) -> None:
+def permanent_refusal(error: smtplib.SMTPException) -> bool:
+    """Whether the server refused for good (a 5xx reply, or every recipient refused with
+    one): sending again cannot help. A 4xx or a broken connection may pass later."""
+    if isinstance(error, smtplib.SMTPRecipientsRefused):
+        codes = [code for code, _ in error.recipients.values()]
+        return bool(codes) and all(500 <= code < 600 for code in codes)
+    code = getattr(error, "smtp_code", None)
+    return isinstance(code, int) and 500 <= code < 600
+
+
+async def send_email(
+    settings: Settings, *, to: str, subject: str, body: str, message_id: str | None = None
+) -> bool:
+    """Hand the mail to the SMTP server (True), or log it (False). Raises what smtplib
+    raises (`smtplib.SMTPException`, `OSError`); `message_id` lets a receiver drop a copy
+    of a mail sent twice (an attempt that died between the server's answer and its record)."""
     message = EmailMessage()
     message["From"] = settings.EMAILS_FROM_EMAIL
     message["To"] = to
     message["Subject"] = subject
+    if message_id:
+        message["Message-ID"] = message_id
     message.set_content(body)
     if settings.SMTP_HOST:
         await asyncio.to_thread(_send_smtp, settings, message)
-    elif settings.is_development:
+        return True
+    if settings.is_development:
         # No SMTP in development: the mail (which may carry a reset link) goes to the log.
         log.info("e-mail to %s: %s\n%s", to, subject, body)
     else:
         # Outside development a reset link is a secret: never write it to the log.
         log.warning("SMTP is not configured; e-mail to %s (%s) was not sent", to, subject)
-
-
-async def _send_logged(settings: Settings, to: str, subject: str, body: str) -> None:
-    try:
-        await send_email(settings, to=to, subject=subject, body=body)
-    except Exception as exc:
-        # Nobody waits for this mail: whatever failed can only be logged (never the body,
-        # which may hold a reset link).
-        log.warning("e-mail to %s (%s) not sent: %r", to, subject, exc)
-
-
-def send_email_soon(settings: Settings, *, to: str, subject: str, body: str) -> None:
-    """Send in the background and return at once: the request that asks for a mail takes
-    the same time whatever the SMTP server does (or whether a mail is sent at all)."""
-    task = asyncio.get_running_loop().create_task(_send_logged(settings, to, subject, body))
-    _sending.add(task)
-    task.add_done_callback(_sending.discard)
-
-
-async def wait_sent(within: float) -> None:
-    """Wait (bounded) for the mails still being sent, e.g. before the process exits."""
-    pending = list(_sending)
-    if pending:
-        await asyncio.wait(pending, timeout=within)
+    return False

@@ -109,6 +109,24 @@ def invitation_mail(
     return f"{settings.PROJECT_NAME} - invitation to join {name}", body
 
 
+async def mail_for(
+    session: AsyncSession, settings: Settings, invitation_id: uuid.UUID
+) -> tuple[str, str, str] | None:
+    """(to, subject, body) of the mail of a still open invitation; None once it is
+    accepted, declined, revoked, expired or gone (a late mail must not invite anyone)."""
+    row = (
+        await session.execute(
+            select(Invitation, Organization.name)
+            .join(Organization, Organization.id == Invitation.organization_id)
+            .where(Invitation.id == invitation_id)
+        )
+    ).first()
+    if row is None or effective_status(row[0]) != InvitationStatus.PENDING:
+        return None
+    invitation, name = row
+    return (invitation.email, *invitation_mail(settings, invitation, name))
+
+
 async def list_for_organization(
     session: AsyncSession, *, scope: Scope, organization_id: uuid.UUID, skip: int, limit: int
 ) -> tuple[list[Invitation], int]:

@@ -132,8 +132,9 @@ def api(client: httpx.AsyncClient, settings: Settings) -> Api:
 
 
 @pytest.fixture(scope="session")
-def mailbox(stack_env: dict[str, str]) -> Mailbox:
-    """The mail the app sent, as the tests' SMTP server received it."""
+def mailbox(stack_env: dict[str, str], worker: dict[str, Any]) -> Mailbox:
+    """The mail the app sent, as the tests' SMTP server received it. With the worker: mail
+    is sent by MailWorkflow runs, which the requests that ask for a mail only start."""
     if not stack_env.get(MAILBOX_VAR):
         pytest.skip(f"SMTP_HOST is given without {MAILBOX_VAR}: no mailbox to read")
     return Mailbox(Path(stack_env[MAILBOX_VAR]))

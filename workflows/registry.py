@@ -7,6 +7,7 @@ from workflows.bulk_upload import BulkUploadWorkflow
 from workflows.caption import CaptionWorkflow
 from workflows.export import ExportWorkflow
 from workflows.generation import GenerationWorkflow
+from workflows.mail import MailWorkflow
 from workflows.maintenance import (
     GenerationReconcilerWorkflow,
     SessionCleanupWorkflow,
@@ -22,7 +23,7 @@ from workflows.shooting_generation import ShootingGenerationWorkflow
 WORKFLOWS_BY_QUEUE: dict[str, list[type]] = {
     # Batches live beside their children: a child inherits its parent's task queue.
     GENERATIONS_QUEUE: [GenerationWorkflow, ShootingGenerationWorkflow],
-    DEFAULT_QUEUE: [CaptionWorkflow, BulkUploadWorkflow, ExportWorkflow],
+    DEFAULT_QUEUE: [CaptionWorkflow, BulkUploadWorkflow, ExportWorkflow, MailWorkflow],
     MAINTENANCE_QUEUE: [
         SessionCleanupWorkflow,
         UsageReportWorkflow,

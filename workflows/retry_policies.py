@@ -31,6 +31,15 @@ FINAL_WRITE = RetryPolicy(
     maximum_interval=timedelta(minutes=1),
     maximum_attempts=35,
 )
+# Handing a mail to the SMTP server: a mail server down for hours is ordinary (and a mail
+# late is better than none), so 5 s doubling to every 10 minutes, 45 attempts: about
+# 6.5 hours, the run's deadline (MAIL_DEADLINE_SECONDS) cutting it first.
+MAIL = RetryPolicy(
+    initial_interval=timedelta(seconds=5),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(minutes=10),
+    maximum_attempts=45,
+)
 # A best-effort call (cancel a compute task): a few tries, then the run goes on without it.
 BEST_EFFORT = RetryPolicy(maximum_attempts=5)
 

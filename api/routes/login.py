@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Path, Request
 from fastapi.security import OAuth2PasswordRequestForm
+from temporalio.service import RPCError
 
-from api.deps import CurrentUser, RedisDep, SessionDep, SettingsDep, TokenDep
+from api.deps import CurrentUser, RedisDep, SessionDep, SettingsDep, TemporalDep, TokenDep
 from api.rate_limits import (
     LoginLimit,
     RecoveryLimit,
@@ -16,11 +17,12 @@ from api.rate_limits import (
     limiter_of,
 )
 from core import revocations
+from core.starts import start_mail
 from models.base import Message
 from models.user import NewPassword, RefreshRequest, Token, UserPublic
 from services import auth, users
-from services.email import send_email_soon
-from services.errors import Unauthorized
+from services.errors import Unauthorized, WorkflowUnavailable
+from workflows.mail_types import PASSWORD_RECOVERY, MailInput
 
 router = APIRouter(tags=["login"])
 
@@ -108,21 +110,26 @@ async def test_token(user: CurrentUser) -> UserPublic:
 
 @router.post("/password-recovery/{email}")
 async def recover_password(
-    email: str, session: SessionDep, settings: SettingsDep, _limit: RecoveryLimit
+    email: Annotated[str, Path(min_length=3, max_length=254)],
+    settings: SettingsDep,
+    temporal: TemporalDep,
+    _limit: RecoveryLimit,
 ) -> Message:
     """Send a reset link. The answer is the same whether the account exists or not, and so
-    is its time: the mail goes out in the background, after the answer, so neither the SMTP
-    server's latency nor the sending itself shows on this request."""
-    user = await users.get_by_email(session, email)
-    if user is not None and user.is_active:
-        token = auth.reset_token(settings, user)
-        link = f"{settings.FRONTEND_HOST}/reset-password?token={token}"
-        send_email_soon(
-            settings,
-            to=user.email,
-            subject=f"{settings.PROJECT_NAME} - password recovery",
-            body=f"Reset your password within {settings.RESET_TOKEN_EXPIRE_HOURS} h: {link}\n",
+    is its time: the request only starts the mail's run (MailWorkflow), which looks the
+    address up, mints the link and sends it, retrying while the SMTP server is away."""
+    try:
+        await start_mail(
+            await temporal.get(),
+            MailInput(
+                kind=PASSWORD_RECOVERY,
+                email=email,
+                deadline_seconds=settings.MAIL_DEADLINE_SECONDS,
+            ),
+            task_queue_prefix=settings.TASK_QUEUE_PREFIX,
         )
+    except RPCError as error:
+        raise WorkflowUnavailable(f"Could not send the mail: {error}") from error
     return Message(message="If that account exists, a password recovery e-mail was sent")
 
 

@@ -5,10 +5,12 @@ from __future__ import annotations
 import uuid
 
 from fastapi import APIRouter, Response
+from temporalio.service import RPCError
 
-from api.deps import CurrentUser, PageDep, RedisDep, SessionDep, SettingsDep
+from api.deps import CurrentUser, PageDep, RedisDep, SessionDep, SettingsDep, TemporalDep
 from api.rate_limits import InvitationLimit
 from core import revocations
+from core.starts import start_mail
 from models.base import Page
 from models.invitation import InvitationCreate, InvitationPublic
 from models.organization import (
@@ -20,7 +22,8 @@ from models.organization import (
     OrgRole,
 )
 from services import invitations, organizations
-from services.email import send_email_soon
+from services.errors import WorkflowUnavailable
+from workflows.mail_types import INVITATION, MailInput
 
 router = APIRouter(prefix="/organizations", tags=["organizations"])
 
@@ -101,6 +104,7 @@ async def invite_member(
     user: CurrentUser,
     session: SessionDep,
     settings: SettingsDep,
+    temporal: TemporalDep,
     _limit: InvitationLimit,
 ) -> InvitationPublic:
     """Invite an address (owner/admin; only owners invite as `owner`): 202 with a pending
@@ -118,8 +122,22 @@ async def invite_member(
         role=body.role,
     )
     await session.commit()
-    subject, text = invitations.invitation_mail(settings, invitation, org.name)
-    send_email_soon(settings, to=invitation.email, subject=subject, body=text)
+    try:
+        # After the commit: the run reads the invitation (and sends nothing once it closed).
+        await start_mail(
+            await temporal.get(),
+            MailInput(
+                kind=INVITATION,
+                invitation_id=str(invitation.id),
+                deadline_seconds=settings.MAIL_DEADLINE_SECONDS,
+            ),
+            organization_id=organization_id,
+            task_queue_prefix=settings.TASK_QUEUE_PREFIX,
+        )
+    except RPCError as error:
+        # The invitation stands (listed, acceptable); inviting again sends its mail.
+        message = f"The invitation is saved but its mail could not be sent: {error}"
+        raise WorkflowUnavailable(message) from error
     return invitations.to_public(invitation, org.name)
 
 
