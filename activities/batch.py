@@ -4,6 +4,8 @@ page's generation ids derive from (batch, shot), and a batch that ended keeps it
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -12,6 +14,7 @@ from pydantic import ValidationError
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
+from temporalio.client import WorkflowFailureError, WorkflowHandle
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -42,6 +45,32 @@ INVALID_BATCH = "InvalidBatch"
 
 def _non_retryable(error: Exception, kind: str) -> ApplicationError:
     return ApplicationError(str(error), type=kind, non_retryable=True)
+
+
+# A generation cancel_rest asks to cancel is not one of the window's children (those were
+# cancelled and waited for): a child whose start the cancel overtook, or a generation a person
+# retried. Its cleanup (compute task cancelled, row ended) must land before the batch's counts
+# are read and before the batch's run closes, whose parent-close policy would terminate a
+# child mid-cleanup and leave its row `processing` (the chaos batch caught a row ending after
+# the counts). Bounded, well inside the activity's 2-minute timeout: a cleanup stuck longer
+# (compute or Postgres down) is counted as it stands rather than holding the batch.
+CANCELLED_RUNS_WAIT_SECONDS = 90.0
+
+
+async def _until_closed(handles: list[WorkflowHandle[Any, Any]], *, within: float) -> None:
+    async def closed(handle: WorkflowHandle[Any, Any]) -> None:
+        # How the run ended is its own business (cancelled, failed, terminated, gone).
+        with contextlib.suppress(WorkflowFailureError, RPCError):
+            await handle.result()
+
+    if not handles:
+        return
+    try:
+        await asyncio.wait_for(asyncio.gather(*(closed(h) for h in handles)), timeout=within)
+    except TimeoutError:
+        activity.logger.warning(
+            "%d cancelled generation run(s) still open after %.0fs", len(handles), within
+        )
 
 
 class BatchActivities:
@@ -111,12 +140,17 @@ class BatchActivities:
             running = await batch_plan.processing_ids(session, batch_id)
         await emit(self.redis, pending)
         client = activity.client()
+        asked = []
         for generation_id in running:
+            handle = client.get_workflow_handle(generations.workflow_id(generation_id))
             try:
-                await client.get_workflow_handle(generations.workflow_id(generation_id)).cancel()
+                await handle.cancel()
             except RPCError as error:
                 if error.status != RPCStatusCode.NOT_FOUND:
                     raise
+                continue
+            asked.append(handle)
+        await _until_closed(asked, within=CANCELLED_RUNS_WAIT_SECONDS)
         return CancelRestResult(cancelled=len(cancelled), cancel_requested=len(running))
 
     @activity.defn(name="batch.finish")

@@ -15,10 +15,12 @@ from fastapi import FastAPI
 from redis.asyncio import Redis
 from sqlalchemy import func, select
 from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.testing import ActivityEnvironment
 
 from activities.batch import BatchActivities
 from compute_sim import ComputeSimServer
 from core.config import Settings
+from core.starts import start_generation
 from models.generation import Generation
 from models.shooting_generation import ShootingGeneration
 from models.shot import RevisionStatus, Shot
@@ -27,7 +29,7 @@ from services import shots as shot_service
 from tests.generation.support import closed_runs, sim_tasks
 from tests.helpers import Api, UserHandle, eventually
 from tests.workflows.conftest import record_history
-from workflows.batch_types import BatchCounts, BatchProgress, PlanPageInput
+from workflows.batch_types import BatchCounts, BatchProgress, CancelRestInput, PlanPageInput
 from workflows.shooting_generation import ShootingGenerationWorkflow
 
 LIMIT_KEY = "max_concurrent_shot_generations"
@@ -403,3 +405,43 @@ async def test_a_batch_without_workflow_is_ended_not_left_running(
 
     final = await eventually(ended, within=60, what="the new batch to complete")
     assert (final["total"], final["completed"]) == (1, 1)
+
+
+async def test_cancel_rest_returns_once_the_runs_it_cancelled_have_ended(
+    api: Api,
+    app: FastAPI,
+    user: UserHandle,
+    worker: dict[str, Any],
+    temporal: Client,
+    knobs: ComputeSimServer,
+    batch_activities: BatchActivities,
+) -> None:
+    """A processing generation that is no child of the batch's window (a person's retry, or
+    a child whose start the cancel overtook) is asked to cancel; the batch's counts are read
+    and its run closes right after, so its cleanup must have landed by then (the chaos batch
+    once counted 12 cancelled of 13)."""
+    world = await _shooting(api, user, looks=1, shot_types=1)
+    batch_id = await _orphan_batch(app, user, world)
+    generation_id = batch_plan.generation_id(uuid.UUID(batch_id), world["shot_ids"][0])
+    knobs.config = knobs.config.merged({"stuck_rate": 1.0})
+    handle = await start_generation(
+        temporal,
+        generation_id=generation_id,
+        organization_id=uuid.UUID(world["org"]),
+        owner_id=uuid.UUID(user.id),
+        shooting_id=uuid.UUID(world["shooting"]["id"]),
+    )
+
+    async def hung() -> bool:
+        rows = await _batch_generations(app, batch_id)
+        return rows[0].status.value == "processing" and _stuck(knobs, rows[0].id)
+
+    await eventually(hung, within=60, what="the generation hanging on compute")
+    result = await ActivityEnvironment(client=temporal).run(
+        batch_activities.cancel_rest, CancelRestInput(batch_id=batch_id)
+    )
+    assert (result.cancelled, result.cancel_requested) == (0, 1)
+    # Already ended when cancel_rest returns: no wait here.
+    assert [g.status.value for g in await _batch_generations(app, batch_id)] == ["cancelled"]
+    assert (await handle.describe()).status == WorkflowExecutionStatus.CANCELED
+    assert sim_tasks(knobs, str(generation_id), "generation")[-1].status == "cancelled"
